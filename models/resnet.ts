@@ -1,0 +1,85 @@
+/**
+ * The CycleGAN-style ResNet generator (PyTorch-GAN's `GeneratorResNet`).
+ * @module
+ */
+import { tf } from "../ops/tf.ts";
+import { conv2d } from "../ops/conv.ts";
+import { instanceNorm } from "../ops/instance_norm.ts";
+import { reflectionPad2d } from "../ops/padding.ts";
+import { upsampleNearest2x } from "../ops/upsample.ts";
+import { type Network, param, ParamBuilder } from "./network.ts";
+
+/** Widths of the ResNet generator. */
+export interface ResNetOptions {
+  /** Image channels (3). */
+  channels?: number;
+  /** Width of the first conv, `ngf` (64). */
+  ngf?: number;
+  /** Residual blocks at the bottleneck (`n_residual_blocks`, default 9). */
+  nResidualBlocks?: number;
+  /** Initialisation seed. */
+  seed?: number;
+}
+
+/** The image side the ResNet generator needs: two halvings, so a multiple of 4. */
+export const RESNET_SIZE_MULTIPLE = 4;
+
+/**
+ * Builds the ResNet generator: ReflectionPad2d(channels) + 7x7 conv, two
+ * stride-2 convs, N residual blocks (pad, 3x3 conv, IN, ReLU, pad, 3x3 conv, IN),
+ * two nearest upsamplings with 3x3 convs, ReflectionPad2d(channels) + 7x7 conv,
+ * tanh. Parameter names follow PyTorch-GAN's `nn.Sequential` indices
+ * (`model.1.weight`, `model.10.block.1.weight`, ...).
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { resnetGenerator } from "./resnet.ts";
+ * const g = resnetGenerator({ ngf: 8, nResidualBlocks: 2 });
+ * console.log(g.apply(tf.zeros([1, 32, 32, 3])).shape); // [1, 32, 32, 3]
+ * ```
+ */
+export function resnetGenerator(options: ResNetOptions = {}): Network {
+  const { channels = 3, ngf = 64, nResidualBlocks = 9, seed = 0 } = options;
+  const n = nResidualBlocks;
+  const b = new ParamBuilder("resnet", seed);
+  b.conv("model.1", channels, ngf, 7);
+  b.conv("model.4", ngf, 2 * ngf, 3);
+  b.conv("model.7", 2 * ngf, 4 * ngf, 3);
+  for (let i = 0; i < n; i++) {
+    b.conv(`model.${10 + i}.block.1`, 4 * ngf, 4 * ngf, 3);
+    b.conv(`model.${10 + i}.block.5`, 4 * ngf, 4 * ngf, 3);
+  }
+  b.conv(`model.${11 + n}`, 4 * ngf, 2 * ngf, 3);
+  b.conv(`model.${15 + n}`, 2 * ngf, ngf, 3);
+  b.conv(`model.${19 + n}`, ngf, channels, 7);
+  const params = b.params;
+  const c = (x: tf.Tensor4D, name: string, stride: number, pad: number) =>
+    conv2d(x, param(params, `${name}.weight`), param(params, `${name}.bias`), stride, pad);
+  const inRelu = (x: tf.Tensor4D) => tf.relu(instanceNorm(x));
+
+  return {
+    kind: "resnet",
+    params,
+    apply: (x) =>
+      tf.tidy(() => {
+        const [, h, w] = x.shape;
+        if (h % RESNET_SIZE_MULTIPLE || w % RESNET_SIZE_MULTIPLE) {
+          throw new RangeError(
+            `image size ${h}x${w} does not work with the ResNet generator: use sides that are multiples of ${RESNET_SIZE_MULTIPLE}`,
+          );
+        }
+        let y = inRelu(c(reflectionPad2d(x, channels), "model.1", 1, 0));
+        y = inRelu(c(y, "model.4", 2, 1));
+        y = inRelu(c(y, "model.7", 2, 1));
+        for (let i = 0; i < n; i++) {
+          const pre = `model.${10 + i}.block`;
+          const r = inRelu(c(reflectionPad2d(y, 1), `${pre}.1`, 1, 0));
+          y = tf.add(y, instanceNorm(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0)));
+        }
+        y = inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1));
+        y = inRelu(c(upsampleNearest2x(y), `model.${15 + n}`, 1, 1));
+        return tf.tanh(c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0));
+      }),
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Network weights as PyTorch `state_dict`s in safetensors files: the names of
+ * the spec and PyTorch's layouts, so weights move both ways between this
+ * project and PyTorch-GAN (`load_state_dict`).
+ * @module
+ */
+import { tf } from "../ops/tf.ts";
+import {
+  checkTensorSet,
+  readSafetensors,
+  type SafetensorsFile,
+  type TensorRecord,
+  writeSafetensors,
+} from "../ops/safetensors.ts";
+import type { Network } from "./network.ts";
+
+// TF.js conv filters are [kh, kw, a, b]; PyTorch stores [b, a, kh, kw] for
+// Conv2d ([out, in, ...]) and ConvTranspose2d ([in, out, ...]) alike.
+const TO_TORCH = [3, 2, 0, 1];
+const FROM_TORCH = [2, 3, 1, 0];
+
+/** The PyTorch shape of a parameter stored with TF.js shape `shape`. */
+export function torchShape(shape: readonly number[]): number[] {
+  return shape.length === 4 ? TO_TORCH.map((i) => shape[i]) : [...shape];
+}
+
+/**
+ * Reads a network's parameters in PyTorch layout, by PyTorch name.
+ *
+ * @example
+ * ```ts
+ * import { patchGanDiscriminator } from "./patchgan.ts";
+ * import { stateDict } from "./weights.ts";
+ * const sd = await stateDict(patchGanDiscriminator({ ndf: 8 }));
+ * console.log(sd.get("model.0.weight")?.shape); // [8, 3, 4, 4]
+ * ```
+ */
+export async function stateDict(net: Network): Promise<Map<string, TensorRecord>> {
+  const out = new Map<string, TensorRecord>();
+  for (const [name, v] of net.params) {
+    const t = v.rank === 4 ? tf.transpose(v, TO_TORCH) : v;
+    out.set(name, { shape: torchShape(v.shape), data: (await t.data()) as Float32Array });
+    if (t !== v) t.dispose();
+  }
+  return out;
+}
+
+/**
+ * Sets a network's parameters from PyTorch-layout tensors. Every name of the
+ * network must be present with its exact shape and nothing else may be: the
+ * error names `source` and lists what differs.
+ *
+ * @example
+ * ```ts
+ * import { patchGanDiscriminator } from "./patchgan.ts";
+ * import { loadStateDict, stateDict } from "./weights.ts";
+ * const a = patchGanDiscriminator({ ndf: 8 }), b = patchGanDiscriminator({ ndf: 8, seed: 7 });
+ * loadStateDict(b, { tensors: await stateDict(a), metadata: {} }, "a");
+ * ```
+ */
+export function loadStateDict(net: Network, file: SafetensorsFile, source: string): void {
+  const expected = new Map([...net.params].map(([n, v]) => [n, torchShape(v.shape)]));
+  checkTensorSet(file, expected, source);
+  tf.tidy(() => {
+    for (const [name, v] of net.params) {
+      const rec = file.tensors.get(name) as TensorRecord;
+      const t = tf.tensor(rec.data, rec.shape);
+      v.assign(v.rank === 4 ? tf.transpose(t, FROM_TORCH) : t);
+    }
+  });
+}
+
+/**
+ * Writes a network as a safetensors state_dict (atomically).
+ *
+ * @example
+ * ```ts
+ * import { unetGenerator } from "./unet.ts";
+ * import { saveNetwork } from "./weights.ts";
+ * await saveNetwork("/tmp/g_ab.safetensors", unetGenerator({ ngf: 8 }));
+ * ```
+ */
+export async function saveNetwork(
+  path: string,
+  net: Network,
+  metadata: Record<string, string> = {},
+): Promise<void> {
+  await writeSafetensors(path, await stateDict(net), { format: "pt", kind: net.kind, ...metadata });
+}
+
+/**
+ * Loads a safetensors state_dict into a network, with the checks of
+ * {@link loadStateDict}.
+ *
+ * @example
+ * ```ts
+ * import { unetGenerator } from "./unet.ts";
+ * import { loadNetwork, saveNetwork } from "./weights.ts";
+ * await saveNetwork("/tmp/g.safetensors", unetGenerator({ ngf: 8 }));
+ * await loadNetwork("/tmp/g.safetensors", unetGenerator({ ngf: 8, seed: 3 }));
+ * ```
+ */
+export async function loadNetwork(path: string, net: Network): Promise<void> {
+  loadStateDict(net, await readSafetensors(path), path);
+}

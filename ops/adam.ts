@@ -1,0 +1,109 @@
+/**
+ * Adam exactly as PyTorch's `torch.optim.Adam` (no weight decay, no amsgrad).
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** Adam's hyper-parameters. */
+export interface AdamOptions {
+  /** Learning rate (2e-4 for DiscoGAN). */
+  lr: number;
+  /** Decay of the first moment (0.5 for DiscoGAN). */
+  beta1: number;
+  /** Decay of the second moment (0.999). */
+  beta2: number;
+  /** Added after the bias-corrected square root; PyTorch's default 1e-8. */
+  eps: number;
+}
+
+/** DiscoGAN's Adam settings: lr 2e-4, betas (0.5, 0.999), eps 1e-8. */
+export const DISCOGAN_ADAM: AdamOptions = { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+
+/** Adam's state as plain arrays, for checkpoints. */
+export interface AdamState {
+  /** Number of updates taken. */
+  step: number;
+  /** First moments by parameter name. */
+  m: Map<string, Float32Array>;
+  /** Second moments by parameter name. */
+  v: Map<string, Float32Array>;
+}
+
+/**
+ * Adam over a fixed set of named variables. One update per variable:
+ * `m = β1 m + (1-β1) g`, `v = β2 v + (1-β2) g²`,
+ * `p -= lr/(1-β1^t) · m / (sqrt(v)/sqrt(1-β2^t) + eps)` (PyTorch's order).
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { Adam, DISCOGAN_ADAM } from "./adam.ts";
+ * const w = tf.variable(tf.ones([3]));
+ * const adam = new Adam(new Map([["w", w]]), DISCOGAN_ADAM);
+ * adam.update(new Map([["w", tf.tensor1d([1, -1, 0])]]));
+ * w.print(); // [0.9998, 1.0002, 1]
+ * ```
+ */
+export class Adam {
+  /** Updates taken so far. */
+  step = 0;
+  readonly #params: Map<string, tf.Variable>;
+  readonly #m = new Map<string, tf.Variable>();
+  readonly #v = new Map<string, tf.Variable>();
+
+  /** Creates the optimizer over `params` (name to variable) with zeroed moments. */
+  constructor(params: Map<string, tf.Variable>, readonly options: AdamOptions) {
+    this.#params = params;
+    for (const [name, p] of params) {
+      this.#m.set(name, tf.variable(tf.zerosLike(p), false));
+      this.#v.set(name, tf.variable(tf.zerosLike(p), false));
+    }
+  }
+
+  /** Applies one update with gradients by parameter name; names without a gradient keep still. */
+  update(grads: Map<string, tf.Tensor>): void {
+    const { lr, beta1, beta2, eps } = this.options;
+    this.step++;
+    const stepSize = lr / (1 - beta1 ** this.step);
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    for (const [name, g] of grads) {
+      const p = this.#params.get(name), m = this.#m.get(name), v = this.#v.get(name);
+      if (!p || !m || !v) throw new Error(`Adam: no parameter named "${name}"`);
+      tf.tidy(() => {
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);
+        p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
+      });
+    }
+  }
+
+  /** Copies the moments out for a checkpoint. */
+  async getState(): Promise<AdamState> {
+    const read = async (src: Map<string, tf.Variable>) => {
+      const out = new Map<string, Float32Array>();
+      for (const [name, t] of src) out.set(name, (await t.data()) as Float32Array);
+      return out;
+    };
+    return { step: this.step, m: await read(this.#m), v: await read(this.#v) };
+  }
+
+  /** Restores moments saved by {@link Adam.getState}; every name and size must match. */
+  setState(state: AdamState): void {
+    for (const [kind, src, dst] of [["m", state.m, this.#m], ["v", state.v, this.#v]] as const) {
+      for (const [name, variable] of dst) {
+        const values = src.get(name);
+        if (!values || values.length !== variable.size) {
+          throw new Error(`Adam state: ${kind} of "${name}" is missing or has the wrong size`);
+        }
+        tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
+      }
+    }
+    this.step = state.step;
+  }
+
+  /** Releases the moment tensors. */
+  dispose(): void {
+    for (const t of [...this.#m.values(), ...this.#v.values()]) t.dispose();
+  }
+}

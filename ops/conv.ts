@@ -1,0 +1,58 @@
+/**
+ * Convolutions with bias, in PyTorch's terms, on NHWC tensors.
+ * @module
+ */
+import { tf } from "./tf.ts";
+
+/** Padding accepted by {@link conv2d}: a symmetric pixel count or an explicit NHWC pad. */
+export type ConvPadding = number | [[0, 0], [number, number], [number, number], [0, 0]];
+
+/**
+ * `Conv2d(k, stride, padding)` with bias. Weight `[kh, kw, in, out]`.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { conv2d } from "./conv.ts";
+ * const y = conv2d(tf.ones([1, 8, 8, 3]), tf.ones([4, 4, 3, 2]), tf.zeros([2]), 2, 1);
+ * console.log(y.shape); // [1, 4, 4, 2]
+ * ```
+ */
+export function conv2d(
+  x: tf.Tensor4D,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+  stride: number,
+  padding: ConvPadding,
+): tf.Tensor4D {
+  const pad = typeof padding === "number"
+    ? [[0, 0], [padding, padding], [padding, padding], [0, 0]] as ConvPadding
+    : padding;
+  return tf.tidy(() =>
+    tf.add(tf.conv2d(x, weight as tf.Tensor4D, stride, pad as [[0, 0], [number, number], [number, number], [0, 0]]), bias)
+  );
+}
+
+/**
+ * `ConvTranspose2d(k=4, stride=2, padding=1)` with bias: doubles H and W.
+ * Weight `[kh, kw, out, in]`.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { convTranspose2dUp } from "./conv.ts";
+ * const y = convTranspose2dUp(tf.ones([1, 2, 2, 4]), tf.ones([4, 4, 3, 4]), tf.zeros([3]));
+ * console.log(y.shape); // [1, 4, 4, 3]
+ * ```
+ */
+export function convTranspose2dUp(
+  x: tf.Tensor4D,
+  weight: tf.Tensor,
+  bias: tf.Tensor,
+): tf.Tensor4D {
+  const [n, h, w] = x.shape;
+  const cout = weight.shape[2] as number;
+  return tf.tidy(() =>
+    tf.add(tf.conv2dTranspose(x, weight as tf.Tensor4D, [n, 2 * h, 2 * w, cout], 2, "same"), bias)
+  );
+}

@@ -1,0 +1,278 @@
+/**
+ * One DiscoGAN training iteration, as the spec writes it, in two steps.
+ * Usable on its own, without RxJS.
+ * @module
+ */
+import { tf } from "../ops/tf.ts";
+import { Adam, type AdamOptions, DISCOGAN_ADAM } from "../ops/adam.ts";
+import { distance, type DistanceName, ganLoss, type GanLossName } from "../ops/losses.ts";
+import type { DiscoGanModels } from "../models/discogan.ts";
+import type { Network } from "../models/network.ts";
+
+/** The losses and weights of the objective. */
+export interface LossOptions {
+  /** Adversarial loss. Default "bce" (BCE with logits). */
+  ganLoss: GanLossName;
+  /** Distance of the cycle reconstruction term. Default "l2" (DiscoGAN's MSE). */
+  cycleLoss: DistanceName;
+  /** Distance of the pixelwise translation term (paired data only). Default "l2". */
+  pixelwiseLoss: DistanceName;
+  /** Weight of the cycle term. Default 10. */
+  lambdaCycle: number;
+  /** Weight of the pixelwise term; used only when `paired`. Default 1. */
+  lambdaPixelwise: number;
+  /** Whether A and B images of a batch correspond (pix2pix layout). Default false. */
+  paired: boolean;
+}
+
+/** Defaults of {@link LossOptions}. */
+export const DEFAULT_LOSS_OPTIONS: LossOptions = {
+  ganLoss: "bce",
+  cycleLoss: "l2",
+  pixelwiseLoss: "l2",
+  lambdaCycle: 10,
+  lambdaPixelwise: 1,
+  paired: false,
+};
+
+/** Everything an iteration reads and updates. */
+export interface TrainingState {
+  /** The four networks. */
+  models: DiscoGanModels;
+  /** Adam over G_AB and G_BA. */
+  gOptimizer: Adam;
+  /** Adam over D_A and D_B. */
+  dOptimizer: Adam;
+  /** The objective. */
+  losses: LossOptions;
+  /** Seed of the dropout masks. */
+  seed: number;
+  /** Dropout in the generator passes (PyTorch's `train()`); off reproduces `eval()`. */
+  dropout: boolean;
+  /** Iterations completed. */
+  iteration: number;
+}
+
+/** A batch: NHWC images in [-1, 1]; paired batches correspond row by row. */
+export interface Batch {
+  /** Images of domain A. */
+  realA: tf.Tensor4D;
+  /** Images of domain B. */
+  realB: tf.Tensor4D;
+}
+
+/** The four generator outputs of an iteration. */
+export interface Translations {
+  /** G_AB(real_A). */
+  fakeB: tf.Tensor4D;
+  /** G_BA(real_B). */
+  fakeA: tf.Tensor4D;
+  /** G_BA(G_AB(real_A)). */
+  recovA: tf.Tensor4D;
+  /** G_AB(G_BA(real_B)). */
+  recovB: tf.Tensor4D;
+}
+
+/** Discriminator losses, computed before the discriminators' update. */
+export interface DiscriminatorLosses {
+  /** (loss_D_A + loss_D_B) / 2. */
+  d: number;
+  /** D_A's loss on real A and fake A. */
+  d_a: number;
+  /** D_B's loss on real B and fake B. */
+  d_b: number;
+}
+
+/** Generator losses, judged by the updated discriminators. */
+export interface GeneratorLosses {
+  /** The total the generators minimise. */
+  g: number;
+  /** Adversarial term. */
+  g_gan: number;
+  /** Cycle reconstruction term (before lambda). */
+  g_cycle: number;
+  /** Pixelwise term (before lambda); paired mode only. */
+  g_pixelwise?: number;
+}
+
+/** The losses of one iteration. */
+export type IterationLosses = DiscriminatorLosses & GeneratorLosses;
+
+/** Parameters of the given roles as one map, keyed `role.name` (e.g. `g_ab.final.2.bias`). */
+export function namedParams(nets: Record<string, Network>): Map<string, tf.Variable> {
+  const out = new Map<string, tf.Variable>();
+  for (const [role, net] of Object.entries(nets)) {
+    for (const [name, v] of net.params) out.set(`${role}.${name}`, v);
+  }
+  return out;
+}
+
+/**
+ * Builds the training state: networks plus one Adam per side.
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
+ * console.log(state.iteration); // 0
+ * ```
+ */
+export function createTrainingState(
+  models: DiscoGanModels,
+  options: {
+    losses?: Partial<LossOptions>;
+    adam?: Partial<AdamOptions>;
+    seed?: number;
+    dropout?: boolean;
+  } = {},
+): TrainingState {
+  const adam = { ...DISCOGAN_ADAM, ...options.adam };
+  return {
+    models,
+    gOptimizer: new Adam(namedParams({ g_ab: models.gAB, g_ba: models.gBA }), adam),
+    dOptimizer: new Adam(namedParams({ d_a: models.dA, d_b: models.dB }), adam),
+    losses: { ...DEFAULT_LOSS_OPTIONS, ...options.losses },
+    seed: options.seed ?? 0,
+    dropout: options.dropout ?? true,
+    iteration: 0,
+  };
+}
+
+// Gradients of `f` for the variables in `params`, keyed like `params`.
+function gradientsOf(
+  params: Map<string, tf.Variable>,
+  f: () => tf.Scalar,
+): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  const { value, grads } = tf.variableGrads(f, [...params.values()]);
+  const byName = new Map<string, tf.Tensor>();
+  for (const [key, v] of params) byName.set(key, grads[v.name]);
+  return { value, grads: byName };
+}
+
+function dropoutSeed(state: TrainingState, call: number): number {
+  return ((state.seed * 1_000_003 + state.iteration) * 4 + call) % 2 ** 40;
+}
+
+/**
+ * The four generator passes. Dropout is on when `training`; its masks depend
+ * only on the seed and the iteration, so an iteration can be replayed.
+ */
+export function translate(state: TrainingState, batch: Batch, training: boolean): Translations {
+  const { gAB, gBA } = state.models;
+  const run = (g: Network, x: tf.Tensor4D, call: number) =>
+    g.apply(x, { training, seed: dropoutSeed(state, call) });
+  const fakeB = run(gAB, batch.realA, 0), fakeA = run(gBA, batch.realB, 1);
+  return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB: run(gAB, fakeA, 3) };
+}
+
+function mean2(a: tf.Scalar, b: tf.Scalar): tf.Scalar {
+  return tf.div(tf.add(a, b), 2);
+}
+
+async function read<T extends Record<string, tf.Scalar>>(t: T): Promise<Record<keyof T, number>> {
+  const out = {} as Record<keyof T, number>;
+  for (const [k, v] of Object.entries(t)) {
+    out[k as keyof T] = (await v.data())[0];
+    v.dispose();
+  }
+  return out;
+}
+
+/**
+ * The discriminator step: D_A and D_B learn to tell real images from the
+ * given fakes (used as constants), then Adam updates them.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState, discriminatorStep, translate } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
+ * const batch = { realA: tf.zeros([1, 64, 64, 3]), realB: tf.zeros([1, 64, 64, 3]) } as const;
+ * const losses = await discriminatorStep(state, batch, translate(state, batch, false));
+ * console.log(losses.d);
+ * ```
+ */
+export function discriminatorStep(
+  state: TrainingState,
+  batch: Batch,
+  fakes: Pick<Translations, "fakeA" | "fakeB">,
+): Promise<DiscriminatorLosses> {
+  const { dA, dB } = state.models;
+  const gan = ganLoss(state.losses.ganLoss);
+  const judge = (d: Network, real: tf.Tensor4D, fake: tf.Tensor4D) =>
+    mean2(gan.discriminator(d.apply(real), true), gan.discriminator(d.apply(fake), false));
+  let parts = {} as { d_a: tf.Scalar; d_b: tf.Scalar };
+  const { value, grads } = gradientsOf(namedParams({ d_a: dA, d_b: dB }), () => {
+    parts = { d_a: tf.keep(judge(dA, batch.realA, fakes.fakeA)), d_b: tf.keep(judge(dB, batch.realB, fakes.fakeB)) };
+    return mean2(parts.d_a, parts.d_b);
+  });
+  state.dOptimizer.update(grads);
+  tf.dispose([...grads.values()]);
+  return read({ d: value, ...parts });
+}
+
+/**
+ * The generator step: the four generator passes, the adversarial, cycle and
+ * (paired) pixelwise losses judged by the current discriminators, then Adam
+ * updates G_AB and G_BA. `onTranslated` runs between the passes and the losses:
+ * {@link discoGanIteration} runs the discriminator step there, so the
+ * discriminators are updated before they judge the same fakes, as in the spec.
+ */
+export async function generatorStep(
+  state: TrainingState,
+  batch: Batch,
+  onTranslated?: (t: Translations) => void,
+): Promise<GeneratorLosses> {
+  const { gAB, gBA, dA, dB } = state.models;
+  const o = state.losses;
+  const gan = ganLoss(o.ganLoss), cycle = distance(o.cycleLoss), pw = distance(o.pixelwiseLoss);
+  const { realA, realB } = batch;
+  let parts = {} as Record<string, tf.Scalar>;
+  const { value, grads } = gradientsOf(namedParams({ g_ab: gAB, g_ba: gBA }), () => {
+    const t = translate(state, batch, state.dropout);
+    onTranslated?.(t);
+    parts = {
+      g_gan: tf.keep(mean2(gan.generator(dB.apply(t.fakeB)), gan.generator(dA.apply(t.fakeA)))),
+      g_cycle: tf.keep(mean2(cycle(t.recovA, realA), cycle(t.recovB, realB))),
+    };
+    let total = tf.add(parts.g_gan, tf.mul(parts.g_cycle, o.lambdaCycle));
+    if (o.paired) {
+      parts.g_pixelwise = tf.keep(mean2(pw(t.fakeA, realA), pw(t.fakeB, realB)));
+      total = tf.add(total, tf.mul(parts.g_pixelwise, o.lambdaPixelwise));
+    }
+    return total as tf.Scalar;
+  });
+  state.gOptimizer.update(grads);
+  tf.dispose([...grads.values()]);
+  return (await read({ g: value, ...parts })) as unknown as GeneratorLosses;
+}
+
+/**
+ * One full iteration of the spec: translate, discriminator step on the fakes,
+ * generator step judged by the updated discriminators. The generator passes
+ * run once: the discriminator step runs inside the generator step's tape.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState, discoGanIteration } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
+ * const batch = { realA: tf.zeros([1, 64, 64, 3]), realB: tf.zeros([1, 64, 64, 3]) } as const;
+ * console.log(await discoGanIteration(state, batch)); // { d, d_a, d_b, g, g_gan, g_cycle }
+ * ```
+ */
+export async function discoGanIteration(
+  state: TrainingState,
+  batch: Batch,
+): Promise<IterationLosses> {
+  let dStep: Promise<DiscriminatorLosses> | undefined;
+  const g = await generatorStep(state, batch, (t) => {
+    dStep = discriminatorStep(state, batch, t);
+  });
+  const d = await (dStep as Promise<DiscriminatorLosses>);
+  state.iteration++;
+  return { ...d, ...g };
+}
