@@ -44,9 +44,14 @@ export interface DiscoGanModels {
 export const ROLES = ["g_ab", "g_ba", "d_a", "d_b"] as const;
 
 /** Throws a RangeError naming the sizes that work, unless `size` works for `generator`. */
-export function checkImageSize(size: number, generator: GeneratorKind = "unet"): void {
+export function checkImageSize(
+  size: number,
+  generator: GeneratorKind = "unet",
+): void {
   if (!Number.isInteger(size) || size <= 0) {
-    throw new RangeError(`image size ${size} is not a positive whole number of pixels`);
+    throw new RangeError(
+      `image size ${size} is not a positive whole number of pixels`,
+    );
   }
   if (generator === "unet") checkUNetSize(size, size);
   else if (size % 8 !== 0) {
@@ -68,7 +73,13 @@ export function checkImageSize(size: number, generator: GeneratorKind = "unet"):
  * ```
  */
 export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
-  const { imageSize = 64, channels = 3, generator = "unet", ngf = 64, ndf = 64 } = config;
+  const {
+    imageSize = 64,
+    channels = 3,
+    generator = "unet",
+    ngf = 64,
+    ndf = 64,
+  } = config;
   const { nResidualBlocks = 9, seed = 0 } = config;
   checkImageSize(imageSize, generator);
   const base = seed * 10_000;
@@ -77,10 +88,19 @@ export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
       ? unetGenerator({ channels, ngf, seed: s })
       : resnetGenerator({ channels, ngf, nResidualBlocks, seed: s });
   const d = (s: number) => patchGanDiscriminator({ channels, ndf, seed: s });
-  return { gAB: g(base), gBA: g(base + 1000), dA: d(base + 2000), dB: d(base + 3000) };
+  return {
+    gAB: g(base),
+    gBA: g(base + 1000),
+    dA: d(base + 2000),
+    dB: d(base + 3000),
+  };
 }
 
 /** Releases every parameter of the four networks. */
 export function disposeDiscoGan(models: DiscoGanModels): void {
-  for (const net of Object.values(models)) for (const v of net.params.values()) v.dispose();
+  for (const net of Object.values(models)) {
+    for (const v of net.params.values()) {
+      v.dispose();
+    }
+  }
 }

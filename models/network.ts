@@ -2,7 +2,7 @@
  * What every network here is: named variables and a forward function.
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { type Tensor4D, tf, type Variable } from "../ops/tf.ts";
 
 /** How a network runs: dropout on while training, off for samples and inference. */
 export interface ApplyOptions {
@@ -30,9 +30,9 @@ export interface Network {
   /** What the network is, e.g. "unet" or "patchgan". */
   readonly kind: string;
   /** Parameters by PyTorch name, in insertion (state_dict) order. */
-  readonly params: Map<string, tf.Variable>;
+  readonly params: Map<string, Variable>;
   /** The forward pass. */
-  apply(x: tf.Tensor4D, options?: ApplyOptions): tf.Tensor4D;
+  apply(x: Tensor4D, options?: ApplyOptions): Tensor4D;
 }
 
 let instances = 0;
@@ -53,7 +53,7 @@ let instances = 0;
  */
 export class ParamBuilder {
   /** The parameters created so far, by PyTorch name. */
-  readonly params: Map<string, tf.Variable> = new Map();
+  readonly params: Map<string, Variable> = new Map();
   readonly #prefix: string;
   #seed: number;
 
@@ -96,7 +96,10 @@ export class ParamBuilder {
 }
 
 /** Fetches a parameter that must exist (the networks build their own names). */
-export function param(params: Map<string, tf.Variable>, name: string): tf.Variable {
+export function param(
+  params: Map<string, Variable>,
+  name: string,
+): Variable {
   const p = params.get(name);
   if (!p) throw new Error(`missing parameter "${name}"`);
   return p;

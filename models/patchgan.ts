@@ -2,7 +2,7 @@
  * The PatchGAN discriminator of the spec: one logit per patch, an H/8 x W/8 map.
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
 import { convPadding } from "../ops/padding.ts";
@@ -39,8 +39,14 @@ export function patchGanDiscriminator(options: PatchGanOptions = {}): Network {
   builder.conv("model.5", 2 * ndf, 4 * ndf, 4);
   builder.conv("model.9", 4 * ndf, 1, 4);
   const params = builder.params;
-  const block = (x: tf.Tensor4D, name: string, normalize: boolean) => {
-    const y = conv2d(x, param(params, `${name}.weight`), param(params, `${name}.bias`), 2, 1);
+  const block = (x: Tensor4D, name: string, normalize: boolean) => {
+    const y = conv2d(
+      x,
+      param(params, `${name}.weight`),
+      param(params, `${name}.bias`),
+      2,
+      1,
+    );
     return tf.leakyRelu(normalize ? instanceNorm(y) : y, 0.2);
   };
   return {
@@ -48,9 +54,19 @@ export function patchGanDiscriminator(options: PatchGanOptions = {}): Network {
     params,
     apply: (x) =>
       tf.tidy(() => {
-        const h = block(block(block(x, "model.0", false), "model.2", true), "model.5", true);
+        const h = block(
+          block(block(x, "model.0", false), "model.2", true),
+          "model.5",
+          true,
+        );
         const pad = convPadding([1, 0, 1, 0], 1);
-        return conv2d(h, param(params, "model.9.weight"), param(params, "model.9.bias"), 1, pad);
+        return conv2d(
+          h,
+          param(params, "model.9.weight"),
+          param(params, "model.9.bias"),
+          1,
+          pad,
+        );
       }),
   };
 }

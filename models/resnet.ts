@@ -2,7 +2,7 @@
  * The CycleGAN-style ResNet generator (PyTorch-GAN's `GeneratorResNet`).
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
 import { reflectionPad2d } from "../ops/padding.ts";
@@ -54,9 +54,15 @@ export function resnetGenerator(options: ResNetOptions = {}): Network {
   b.conv(`model.${15 + n}`, 2 * ngf, ngf, 3);
   b.conv(`model.${19 + n}`, ngf, channels, 7);
   const params = b.params;
-  const c = (x: tf.Tensor4D, name: string, stride: number, pad: number) =>
-    conv2d(x, param(params, `${name}.weight`), param(params, `${name}.bias`), stride, pad);
-  const inRelu = (x: tf.Tensor4D) => tf.relu(instanceNorm(x));
+  const c = (x: Tensor4D, name: string, stride: number, pad: number) =>
+    conv2d(
+      x,
+      param(params, `${name}.weight`),
+      param(params, `${name}.bias`),
+      stride,
+      pad,
+    );
+  const inRelu = (x: Tensor4D) => tf.relu(instanceNorm(x));
 
   return {
     kind: "resnet",
@@ -75,11 +81,16 @@ export function resnetGenerator(options: ResNetOptions = {}): Network {
         for (let i = 0; i < n; i++) {
           const pre = `model.${10 + i}.block`;
           const r = inRelu(c(reflectionPad2d(y, 1), `${pre}.1`, 1, 0));
-          y = tf.add(y, instanceNorm(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0)));
+          y = tf.add(
+            y,
+            instanceNorm(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0)),
+          );
         }
         y = inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1));
         y = inRelu(c(upsampleNearest2x(y), `model.${15 + n}`, 1, 1));
-        return tf.tanh(c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0));
+        return tf.tanh(
+          c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0),
+        );
       }),
   };
 }

@@ -2,7 +2,7 @@
  * The U-Net generator of the spec (PyTorch-GAN's `GeneratorUNet`).
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d, convTranspose2dUp } from "../ops/conv.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
 import { convPadding } from "../ops/padding.ts";
@@ -23,9 +23,9 @@ export interface UNetOptions {
 export interface UNetGenerator extends Network {
   /** The forward pass, also returning `act.down1..6` and `act.up1..5` (after the skip concat). */
   applyWithActivations(
-    x: tf.Tensor4D,
+    x: Tensor4D,
     options?: ApplyOptions,
-  ): { output: tf.Tensor4D; activations: Map<string, tf.Tensor4D> };
+  ): { output: Tensor4D; activations: Map<string, Tensor4D> };
 }
 
 /** The image side the U-Net needs: six halvings, so a multiple of 64. */
@@ -50,7 +50,10 @@ const UP: [string, number, number, number][] = [
 
 /** Throws unless `h`×`w` is an image size the U-Net can run. */
 export function checkUNetSize(h: number, w: number): void {
-  if (h % UNET_SIZE_MULTIPLE !== 0 || w % UNET_SIZE_MULTIPLE !== 0 || h === 0 || w === 0) {
+  if (
+    h % UNET_SIZE_MULTIPLE !== 0 || w % UNET_SIZE_MULTIPLE !== 0 || h === 0 ||
+    w === 0
+  ) {
     throw new RangeError(
       `image size ${h}x${w} does not work with the U-Net generator: its six halvings need ` +
         `sides that are multiples of ${UNET_SIZE_MULTIPLE} (64, 128, 192, 256, ...)`,
@@ -75,7 +78,12 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
   const { channels = 3, ngf = 64, seed = 0 } = options;
   const builder = new ParamBuilder("unet", seed);
   for (const [name, cin, cout] of DOWN) {
-    builder.conv(`${name}.model.0`, cin === 0 ? channels : cin * ngf, cout * ngf, 4);
+    builder.conv(
+      `${name}.model.0`,
+      cin === 0 ? channels : cin * ngf,
+      cout * ngf,
+      4,
+    );
   }
   for (const [name, cin, cout] of UP) {
     builder.convTranspose(`${name}.model.0`, cin * ngf, cout * ngf, 4);
@@ -84,20 +92,26 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
   const params = builder.params;
   const p = (name: string) => param(params, name);
 
-  const applyWithActivations = (x: tf.Tensor4D, opts: ApplyOptions = {}) => {
+  const applyWithActivations = (x: Tensor4D, opts: ApplyOptions = {}) => {
     checkUNetSize(x.shape[1], x.shape[2]);
     let layer = 0;
-    const dropout = (t: tf.Tensor4D, rate: number): tf.Tensor4D => {
+    const dropout = (t: Tensor4D, rate: number): Tensor4D => {
       layer++;
       if (!opts.training || rate === 0) return t;
       const seed = opts.seed === undefined ? undefined : opts.seed * 16 + layer;
-      return tf.dropout(t, rate, undefined, seed) as tf.Tensor4D;
+      return tf.dropout(t, rate, undefined, seed) as Tensor4D;
     };
-    const activations = new Map<string, tf.Tensor4D>();
-    const skips: tf.Tensor4D[] = [];
+    const activations = new Map<string, Tensor4D>();
+    const skips: Tensor4D[] = [];
     let h = x;
     for (const [name, , , normalize, rate] of DOWN) {
-      h = conv2d(h, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`), 2, 1);
+      h = conv2d(
+        h,
+        p(`${name}.model.0.weight`),
+        p(`${name}.model.0.bias`),
+        2,
+        1,
+      );
       if (normalize) h = instanceNorm(h);
       h = dropout(tf.leakyRelu(h, 0.2), rate);
       activations.set(`act.${name}`, h);
@@ -105,21 +119,32 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
     }
     skips.pop(); // the bottleneck is not a skip
     for (const [name, , , rate] of UP) {
-      let u = convTranspose2dUp(h, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`));
+      let u = convTranspose2dUp(
+        h,
+        p(`${name}.model.0.weight`),
+        p(`${name}.model.0.bias`),
+      );
       u = dropout(tf.relu(instanceNorm(u)), rate);
-      h = tf.concat([u, skips.pop() as tf.Tensor4D], 3);
+      h = tf.concat([u, skips.pop() as Tensor4D], 3);
       activations.set(`act.${name}`, h);
     }
     const up = upsampleNearest2x(h);
-    const out = tf.tanh(conv2d(up, p("final.2.weight"), p("final.2.bias"), 1, convPadding([1, 0, 1, 0], 1)));
-    return { output: out as tf.Tensor4D, activations };
+    const out = tf.tanh(
+      conv2d(
+        up,
+        p("final.2.weight"),
+        p("final.2.bias"),
+        1,
+        convPadding([1, 0, 1, 0], 1),
+      ),
+    );
+    return { output: out as Tensor4D, activations };
   };
 
   return {
     kind: "unet",
     params,
     applyWithActivations,
-    apply: (x, opts) =>
-      tf.tidy(() => applyWithActivations(x, opts).output),
+    apply: (x, opts) => tf.tidy(() => applyWithActivations(x, opts).output),
   };
 }

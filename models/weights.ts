@@ -35,11 +35,16 @@ export function torchShape(shape: readonly number[]): number[] {
  * console.log(sd.get("model.0.weight")?.shape); // [8, 3, 4, 4]
  * ```
  */
-export async function stateDict(net: Network): Promise<Map<string, TensorRecord>> {
+export async function stateDict(
+  net: Network,
+): Promise<Map<string, TensorRecord>> {
   const out = new Map<string, TensorRecord>();
   for (const [name, v] of net.params) {
     const t = v.rank === 4 ? tf.transpose(v, TO_TORCH) : v;
-    out.set(name, { shape: torchShape(v.shape), data: (await t.data()) as Float32Array });
+    out.set(name, {
+      shape: torchShape(v.shape),
+      data: (await t.data()) as Float32Array,
+    });
     if (t !== v) t.dispose();
   }
   return out;
@@ -58,8 +63,14 @@ export async function stateDict(net: Network): Promise<Map<string, TensorRecord>
  * loadStateDict(b, { tensors: await stateDict(a), metadata: {} }, "a");
  * ```
  */
-export function loadStateDict(net: Network, file: SafetensorsFile, source: string): void {
-  const expected = new Map([...net.params].map(([n, v]) => [n, torchShape(v.shape)]));
+export function loadStateDict(
+  net: Network,
+  file: SafetensorsFile,
+  source: string,
+): void {
+  const expected = new Map(
+    [...net.params].map(([n, v]) => [n, torchShape(v.shape)]),
+  );
   checkTensorSet(file, expected, source);
   tf.tidy(() => {
     for (const [name, v] of net.params) {
@@ -85,7 +96,11 @@ export async function saveNetwork(
   net: Network,
   metadata: Record<string, string> = {},
 ): Promise<void> {
-  await writeSafetensors(path, await stateDict(net), { format: "pt", kind: net.kind, ...metadata });
+  await writeSafetensors(path, await stateDict(net), {
+    format: "pt",
+    kind: net.kind,
+    ...metadata,
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
  * Adam exactly as PyTorch's `torch.optim.Adam` (no weight decay, no amsgrad).
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Tensor, tf, type Variable } from "./tf.ts";
 
 /** Adam's hyper-parameters. */
 export interface AdamOptions {
@@ -17,7 +17,12 @@ export interface AdamOptions {
 }
 
 /** DiscoGAN's Adam settings: lr 2e-4, betas (0.5, 0.999), eps 1e-8. */
-export const DISCOGAN_ADAM: AdamOptions = { lr: 2e-4, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+export const DISCOGAN_ADAM: AdamOptions = {
+  lr: 2e-4,
+  beta1: 0.5,
+  beta2: 0.999,
+  eps: 1e-8,
+};
 
 /** Adam's state as plain arrays, for checkpoints. */
 export interface AdamState {
@@ -47,12 +52,12 @@ export interface AdamState {
 export class Adam {
   /** Updates taken so far. */
   step = 0;
-  readonly #params: Map<string, tf.Variable>;
-  readonly #m = new Map<string, tf.Variable>();
-  readonly #v = new Map<string, tf.Variable>();
+  readonly #params: Map<string, Variable>;
+  readonly #m = new Map<string, Variable>();
+  readonly #v = new Map<string, Variable>();
 
   /** Creates the optimizer over `params` (name to variable) with zeroed moments. */
-  constructor(params: Map<string, tf.Variable>, readonly options: AdamOptions) {
+  constructor(params: Map<string, Variable>, readonly options: AdamOptions) {
     this.#params = params;
     for (const [name, p] of params) {
       this.#m.set(name, tf.variable(tf.zerosLike(p), false));
@@ -61,13 +66,15 @@ export class Adam {
   }
 
   /** Applies one update with gradients by parameter name; names without a gradient keep still. */
-  update(grads: Map<string, tf.Tensor>): void {
+  update(grads: Map<string, Tensor>): void {
     const { lr, beta1, beta2, eps } = this.options;
     this.step++;
     const stepSize = lr / (1 - beta1 ** this.step);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
     for (const [name, g] of grads) {
-      const p = this.#params.get(name), m = this.#m.get(name), v = this.#v.get(name);
+      const p = this.#params.get(name),
+        m = this.#m.get(name),
+        v = this.#v.get(name);
       if (!p || !m || !v) throw new Error(`Adam: no parameter named "${name}"`);
       tf.tidy(() => {
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
@@ -80,9 +87,11 @@ export class Adam {
 
   /** Copies the moments out for a checkpoint. */
   async getState(): Promise<AdamState> {
-    const read = async (src: Map<string, tf.Variable>) => {
+    const read = async (src: Map<string, Variable>) => {
       const out = new Map<string, Float32Array>();
-      for (const [name, t] of src) out.set(name, (await t.data()) as Float32Array);
+      for (const [name, t] of src) {
+        out.set(name, (await t.data()) as Float32Array);
+      }
       return out;
     };
     return { step: this.step, m: await read(this.#m), v: await read(this.#v) };
@@ -90,11 +99,19 @@ export class Adam {
 
   /** Restores moments saved by {@link Adam.getState}; every name and size must match. */
   setState(state: AdamState): void {
-    for (const [kind, src, dst] of [["m", state.m, this.#m], ["v", state.v, this.#v]] as const) {
+    for (
+      const [kind, src, dst] of [["m", state.m, this.#m], [
+        "v",
+        state.v,
+        this.#v,
+      ]] as const
+    ) {
       for (const [name, variable] of dst) {
         const values = src.get(name);
         if (!values || values.length !== variable.size) {
-          throw new Error(`Adam state: ${kind} of "${name}" is missing or has the wrong size`);
+          throw new Error(
+            `Adam state: ${kind} of "${name}" is missing or has the wrong size`,
+          );
         }
         tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
       }

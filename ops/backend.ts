@@ -18,21 +18,38 @@ import { registerConvFilterGrad } from "./filter_grad.ts";
 export type BackendName = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
 
 /** Every accepted backend name, for option validation. */
-export const BACKEND_NAMES: readonly BackendName[] = ["auto", "wasm", "cpu", "webgpu", "tensorflow"];
+export const BACKEND_NAMES: readonly BackendName[] = [
+  "auto",
+  "wasm",
+  "cpu",
+  "webgpu",
+  "tensorflow",
+];
 
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software/i;
+const SOFTWARE_ADAPTER =
+  /llvmpipe|lavapipe|softpipe|swiftshader|warp|basic render driver|software/i;
 
 interface GpuAdapterLike {
-  info?: { vendor?: string; architecture?: string; device?: string; description?: string };
-  isFallbackAdapter?: boolean;
+  info?: {
+    vendor?: string;
+    architecture?: string;
+    device?: string;
+    description?: string;
+    isFallbackAdapter?: boolean;
+  };
 }
 
 async function requestAdapter(): Promise<GpuAdapterLike | null> {
-  // deno-lint-ignore no-explicit-any
-  const gpu = (globalThis.navigator as any)?.gpu;
+  // Absent where Deno runs without WebGPU; resolves to null without a driver.
+  const gpu = (globalThis.navigator as {
+    gpu?: { requestAdapter(o: object): Promise<unknown> };
+  })
+    ?.gpu;
   if (!gpu) return null;
   try {
-    return await gpu.requestAdapter({ powerPreference: "high-performance" });
+    return (await gpu.requestAdapter({
+      powerPreference: "high-performance",
+    })) as GpuAdapterLike;
   } catch {
     return null;
   }
@@ -48,33 +65,48 @@ async function requestAdapter(): Promise<GpuAdapterLike | null> {
  * console.log(await gpuAdapterInfo()); // e.g. { name: "llvmpipe ...", hardware: false } or null
  * ```
  */
-export async function gpuAdapterInfo(): Promise<{ name: string; hardware: boolean } | null> {
+export async function gpuAdapterInfo(): Promise<
+  { name: string; hardware: boolean } | null
+> {
   const adapter = await requestAdapter();
   if (!adapter) return null;
   const i = adapter.info ?? {};
-  const name = [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(" ");
-  return { name, hardware: !adapter.isFallbackAdapter && !SOFTWARE_ADAPTER.test(name) };
+  const name = [i.vendor, i.architecture, i.device, i.description].filter(
+    Boolean,
+  ).join(" ");
+  return {
+    name,
+    hardware: !i.isFallbackAdapter && !SOFTWARE_ADAPTER.test(name),
+  };
 }
 
 async function loadTensorflowBindings(): Promise<void> {
   // tfjs-node calls util.isNullOrUndefined, which Deno's node:util lacks.
-  const util = (await import("node:util")) as unknown as Record<string, unknown>;
+  const util = (await import("node:util")) as unknown as Record<
+    string,
+    unknown
+  >;
   const nodeUtil = (util.default ?? util) as Record<string, unknown>;
   nodeUtil.isNullOrUndefined ??= (v: unknown) => v === null || v === undefined;
   const errors: string[] = [];
-  for (const pkg of ["npm:@tensorflow/tfjs-node-gpu@4.22.0", "npm:@tensorflow/tfjs-node@4.22.0"]) {
+  // Bare names: they resolve only once the user has added a package to
+  // deno.json, so nothing is downloaded behind their back.
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
     try {
       await import(pkg);
       return;
     } catch (e) {
-      errors.push(`${pkg}: ${(e as Error).message.split("\n")[0]}`);
+      errors.push(`  ${pkg}: ${(e as Error).message.split("\n")[0]}`);
     }
   }
   throw new Error(
-    "backend \"tensorflow\" needs @tensorflow/tfjs-node-gpu (CUDA 11.2, cuDNN 8.1) or " +
-      "@tensorflow/tfjs-node installed with its native library; install one with " +
-      "`npm install @tensorflow/tfjs-node-gpu@4.22.0` in this project (its install script " +
-      "downloads libtensorflow), or choose --backend wasm, cpu or webgpu.\n" + errors.join("\n"),
+    'backend "tensorflow" needs the native TensorFlow bindings, which are not installed.\n' +
+      "With CUDA 11.2 and cuDNN 8.1: deno add npm:@tensorflow/tfjs-node-gpu@4.22.0 && " +
+      "deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu\n" +
+      "CPU only: deno add npm:@tensorflow/tfjs-node@4.22.0 && " +
+      "deno install --allow-scripts=npm:@tensorflow/tfjs-node\n" +
+      "(their install scripts download libtensorflow). Or choose --backend wasm, cpu or webgpu.\n" +
+      errors.join("\n"),
   );
 }
 
@@ -92,10 +124,14 @@ const prepared = new Set<string>();
  */
 export async function useBackend(name: BackendName = "auto"): Promise<string> {
   if (!BACKEND_NAMES.includes(name)) {
-    throw new Error(`unknown backend "${name}": choose one of ${BACKEND_NAMES.join(", ")}`);
+    throw new Error(
+      `unknown backend "${name}": choose one of ${BACKEND_NAMES.join(", ")}`,
+    );
   }
   let chosen: string = name;
-  if (name === "auto") chosen = (await gpuAdapterInfo())?.hardware ? "webgpu" : "wasm";
+  if (name === "auto") {
+    chosen = (await gpuAdapterInfo())?.hardware ? "webgpu" : "wasm";
+  }
   if (!prepared.has(chosen)) {
     if (chosen === "wasm") {
       await import("@tensorflow/tfjs-backend-wasm");
@@ -105,7 +141,7 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
     } else if (chosen === "webgpu") {
       if (!(await requestAdapter())) {
         throw new Error(
-          "backend \"webgpu\": no WebGPU adapter found. Install a Vulkan driver " +
+          'backend "webgpu": no WebGPU adapter found. Install a Vulkan driver ' +
             "(GPU vendor driver, or `apt-get install mesa-vulkan-drivers libvulkan1` for " +
             "the software one) or choose --backend wasm or cpu.",
         );
@@ -116,7 +152,9 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
     }
     prepared.add(chosen);
   }
-  if (!(await tf.setBackend(chosen))) throw new Error(`backend "${chosen}" failed to initialise`);
+  if (!(await tf.setBackend(chosen))) {
+    throw new Error(`backend "${chosen}" failed to initialise`);
+  }
   await tf.ready();
   return tf.getBackend();
 }

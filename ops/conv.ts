@@ -2,10 +2,15 @@
  * Convolutions with bias, in PyTorch's terms, on NHWC tensors.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 
 /** Padding accepted by {@link conv2d}: a symmetric pixel count or an explicit NHWC pad. */
-export type ConvPadding = number | [[0, 0], [number, number], [number, number], [0, 0]];
+export type ConvPadding = number | [
+  [0, 0],
+  [number, number],
+  [number, number],
+  [0, 0],
+];
 
 /**
  * `Conv2d(k, stride, padding)` with bias. Weight `[kh, kw, in, out]`.
@@ -19,17 +24,25 @@ export type ConvPadding = number | [[0, 0], [number, number], [number, number], 
  * ```
  */
 export function conv2d(
-  x: tf.Tensor4D,
-  weight: tf.Tensor,
-  bias: tf.Tensor,
+  x: Tensor4D,
+  weight: Tensor,
+  bias: Tensor,
   stride: number,
   padding: ConvPadding,
-): tf.Tensor4D {
+): Tensor4D {
   const pad = typeof padding === "number"
     ? [[0, 0], [padding, padding], [padding, padding], [0, 0]] as ConvPadding
     : padding;
   return tf.tidy(() =>
-    tf.add(tf.conv2d(x, weight as tf.Tensor4D, stride, pad as [[0, 0], [number, number], [number, number], [0, 0]]), bias)
+    tf.add(
+      tf.conv2d(
+        x,
+        weight as Tensor4D,
+        stride,
+        pad as [[0, 0], [number, number], [number, number], [0, 0]],
+      ),
+      bias,
+    )
   );
 }
 
@@ -46,13 +59,22 @@ export function conv2d(
  * ```
  */
 export function convTranspose2dUp(
-  x: tf.Tensor4D,
-  weight: tf.Tensor,
-  bias: tf.Tensor,
-): tf.Tensor4D {
+  x: Tensor4D,
+  weight: Tensor,
+  bias: Tensor,
+): Tensor4D {
   const [n, h, w] = x.shape;
   const cout = weight.shape[2] as number;
   return tf.tidy(() =>
-    tf.add(tf.conv2dTranspose(x, weight as tf.Tensor4D, [n, 2 * h, 2 * w, cout], 2, "same"), bias)
+    tf.add(
+      tf.conv2dTranspose(
+        x,
+        weight as Tensor4D,
+        [n, 2 * h, 2 * w, cout],
+        2,
+        "same",
+      ),
+      bias,
+    )
   );
 }

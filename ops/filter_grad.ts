@@ -10,7 +10,7 @@
  * `PadV2`, `Transpose`, `Conv2D` and `Slice` kernels.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type KernelConfig, tf } from "./tf.ts";
 
 type Info = tf.TensorInfo;
 type Kernel = (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => Info;
@@ -22,7 +22,12 @@ function kernelsOf(backendName: string, backend: tf.KernelBackend) {
     if (!k) throw new Error(`${backendName} backend has no ${name} kernel`);
     return (inputs, attrs) => k.kernelFunc({ inputs, attrs, backend }) as Info;
   };
-  return { pad: get("PadV2"), transpose: get("Transpose"), conv: get("Conv2D"), slice: get("Slice") };
+  return {
+    pad: get("PadV2"),
+    transpose: get("Transpose"),
+    conv: get("Conv2D"),
+    slice: get("Slice"),
+  };
 }
 
 /**
@@ -41,7 +46,9 @@ function kernelsOf(backendName: string, backend: tf.KernelBackend) {
  * console.log(dw(tf.zeros([4, 4, 3, 5])).shape); // [4, 4, 3, 5]
  * ```
  */
-export function registerConvFilterGrad(backendName: string): tf.KernelConfig | undefined {
+export function registerConvFilterGrad(
+  backendName: string,
+): KernelConfig | undefined {
   const previous = tf.getKernel("Conv2DBackpropFilter", backendName);
   if (previous) tf.unregisterKernel("Conv2DBackpropFilter", backendName);
   tf.registerKernel({
@@ -57,7 +64,9 @@ export function registerConvFilterGrad(backendName: string): tf.KernelConfig | u
         dimRoundingMode?: "floor" | "round" | "ceil";
         filterShape: [number, number, number, number];
       };
-      if (dataFormat === "NCHW") throw new Error("Conv2DBackpropFilter: NCHW is not supported");
+      if (dataFormat === "NCHW") {
+        throw new Error("Conv2DBackpropFilter: NCHW is not supported");
+      }
       const info = tf.backend_util.computeConv2DInfo(
         x.shape as [number, number, number, number],
         filterShape,
@@ -70,7 +79,12 @@ export function registerConvFilterGrad(backendName: string): tf.KernelConfig | u
       const temps: Info[] = [];
       const keep = (t: Info) => (temps.push(t), t);
       const { top, bottom, left, right } = info.padInfo;
-      const xPad = keep(k.pad({ x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }));
+      const xPad = keep(
+        k.pad({ x }, {
+          paddings: [[0, 0], [top, bottom], [left, right], [0, 0]],
+          constantValue: 0,
+        }),
+      );
       const xT = keep(k.transpose({ x: xPad }, { perm: [3, 1, 2, 0] }));
       const dyT = keep(k.transpose({ x: dy }, { perm: [1, 2, 0, 3] }));
       const full = keep(k.conv({ x: xT, filter: dyT }, {
@@ -79,10 +93,15 @@ export function registerConvFilterGrad(backendName: string): tf.KernelConfig | u
         dataFormat: "NHWC",
         dilations: [info.strideHeight, info.strideWidth],
       }));
-      const [c, kh, kw, o] = [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels];
-      const cropped = full.shape[1] === kh && full.shape[2] === kw
-        ? full
-        : keep(k.slice({ x: full }, { begin: [0, 0, 0, 0], size: [c, kh, kw, o] }));
+      const [c, kh, kw, o] = [
+        info.inChannels,
+        info.filterHeight,
+        info.filterWidth,
+        info.outChannels,
+      ];
+      const cropped = full.shape[1] === kh && full.shape[2] === kw ? full : keep(
+        k.slice({ x: full }, { begin: [0, 0, 0, 0], size: [c, kh, kw, o] }),
+      );
       const dw = k.transpose({ x: cropped }, { perm: [1, 2, 0, 3] });
       for (const t of temps) backend.disposeData(t.dataId);
       return dw;

@@ -2,7 +2,7 @@
  * Instance normalisation as PyTorch's `InstanceNorm2d(affine=False)`.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Tensor4D, tf } from "./tf.ts";
 
 /** PyTorch's default epsilon for `InstanceNorm2d`. */
 export const INSTANCE_NORM_EPS = 1e-5;
@@ -19,9 +19,15 @@ export const INSTANCE_NORM_EPS = 1e-5;
  * tf.moments(y, [1, 2]).mean.print(); // ~0 for every sample and channel
  * ```
  */
-export function instanceNorm(x: tf.Tensor4D, eps: number = INSTANCE_NORM_EPS): tf.Tensor4D {
+export function instanceNorm(
+  x: Tensor4D,
+  eps: number = INSTANCE_NORM_EPS,
+): Tensor4D {
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, [1, 2], true);
-    return tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))) as tf.Tensor4D;
+    return tf.mul(
+      tf.sub(x, mean),
+      tf.rsqrt(tf.add(variance, eps)),
+    ) as Tensor4D;
   });
 }

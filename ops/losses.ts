@@ -4,7 +4,7 @@
  * default `reduction="mean"`.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Scalar, type Tensor, tf } from "./tf.ts";
 
 /**
  * Stable binary cross-entropy on logits `x` with a constant target `y`:
@@ -17,9 +17,14 @@ import { tf } from "./tf.ts";
  * bceWithLogits(tf.zeros([2, 1, 8, 8]), 1).print(); // log 2 = 0.6931
  * ```
  */
-export function bceWithLogits(x: tf.Tensor, y: number): tf.Scalar {
+export function bceWithLogits(x: Tensor, y: number): Scalar {
   return tf.tidy(() =>
-    tf.mean(tf.add(tf.sub(tf.relu(x), tf.mul(x, y)), tf.log1p(tf.exp(tf.neg(tf.abs(x))))))
+    tf.mean(
+      tf.add(
+        tf.sub(tf.relu(x), tf.mul(x, y)),
+        tf.log1p(tf.exp(tf.neg(tf.abs(x)))),
+      ),
+    )
   );
 }
 
@@ -29,9 +34,9 @@ export type GanLossName = "bce" | "lsgan" | "hinge";
 /** The two sides of an adversarial loss, on raw discriminator outputs. */
 export interface GanLoss {
   /** Loss of the discriminator for outputs on real (`true`) or fake images. */
-  discriminator(logits: tf.Tensor, real: boolean): tf.Scalar;
+  discriminator(logits: Tensor, real: boolean): Scalar;
   /** Loss of the generator whose fakes received these outputs. */
-  generator(logits: tf.Tensor): tf.Scalar;
+  generator(logits: Tensor): Scalar;
 }
 
 /**
@@ -88,7 +93,9 @@ export const HINGE_MARGIN = 0.1;
  * distance("l1")(tf.zeros([1, 2, 2, 3]), tf.ones([1, 2, 2, 3])).print(); // 1
  * ```
  */
-export function distance(name: DistanceName): (a: tf.Tensor, b: tf.Tensor) => tf.Scalar {
+export function distance(
+  name: DistanceName,
+): (a: Tensor, b: Tensor) => Scalar {
   switch (name) {
     case "l2":
       return (a, b) => tf.tidy(() => tf.mean(tf.squaredDifference(a, b)));

@@ -3,10 +3,15 @@
  * on NHWC tensors.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Tensor4D, tf } from "./tf.ts";
 
 /** Left, right, top, bottom: the order of PyTorch's `ZeroPad2d((l, r, t, b))`. */
-export type Pad4 = readonly [left: number, right: number, top: number, bottom: number];
+export type Pad4 = readonly [
+  left: number,
+  right: number,
+  top: number,
+  bottom: number,
+];
 
 /**
  * Zero padding in PyTorch's argument order, on an NHWC tensor.
@@ -19,7 +24,7 @@ export type Pad4 = readonly [left: number, right: number, top: number, bottom: n
  * console.log(y.shape); // [1, 3, 3, 1]
  * ```
  */
-export function zeroPad2d(x: tf.Tensor4D, [l, r, t, b]: Pad4): tf.Tensor4D {
+export function zeroPad2d(x: Tensor4D, [l, r, t, b]: Pad4): Tensor4D {
   return tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
 }
 
@@ -33,7 +38,7 @@ export function zeroPad2d(x: tf.Tensor4D, [l, r, t, b]: Pad4): tf.Tensor4D {
  * console.log(reflectionPad2d(tf.ones([1, 8, 8, 3]), 3).shape); // [1, 14, 14, 3]
  * ```
  */
-export function reflectionPad2d(x: tf.Tensor4D, p: number): tf.Tensor4D {
+export function reflectionPad2d(x: Tensor4D, p: number): Tensor4D {
   return tf.mirrorPad(x, [[0, 0], [p, p], [p, p], [0, 0]], "reflect");
 }
 

@@ -99,8 +99,7 @@ interface Entry {
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === "object" && v !== null && !Array.isArray(v);
-const isCount = (v: unknown): v is number =>
-  Number.isSafeInteger(v) && (v as number) >= 0;
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const product = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 const fmt = (shape: number[]): string => `[${shape.join(",")}]`;
 
@@ -336,16 +335,12 @@ export function encodeSafetensors(
     if (name === "__metadata__") fail("the name __metadata__ is reserved");
     if (!(Array.isArray(shape) && shape.every(isCount))) {
       fail(
-        `shape must be an array of non-negative integers, got ${
-          JSON.stringify(shape)
-        }`,
+        `shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
       );
     }
     if (data.length !== product(shape)) {
       fail(
-        `shape ${fmt(shape)} needs ${
-          product(shape)
-        } values, but data has ${data.length}`,
+        `shape ${fmt(shape)} needs ${product(shape)} values, but data has ${data.length}`,
       );
     }
     header[name] = {
@@ -456,9 +451,7 @@ export function checkTensorSet(
   expected: Map<string, number[]>,
   source: string,
 ): void {
-  const missing = [...expected.keys()].filter((name) =>
-    !file.tensors.has(name)
-  );
+  const missing = [...expected.keys()].filter((name) => !file.tensors.has(name));
   const extra = [...file.tensors.keys()].filter((name) => !expected.has(name));
   const wrongShape: string[] = [];
   for (const [name, shape] of expected) {
@@ -468,12 +461,8 @@ export function checkTensorSet(
     }
   }
   const problems = [
-    missing.length
-      ? `missing ${missing.length} tensor(s): ${missing.join(", ")}`
-      : "",
-    extra.length
-      ? `unexpected ${extra.length} tensor(s): ${extra.join(", ")}`
-      : "",
+    missing.length ? `missing ${missing.length} tensor(s): ${missing.join(", ")}` : "",
+    extra.length ? `unexpected ${extra.length} tensor(s): ${extra.join(", ")}` : "",
     wrongShape.length ? `wrong shape: ${wrongShape.join(", ")}` : "",
   ].filter(Boolean);
   if (problems.length) {

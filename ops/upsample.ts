@@ -8,15 +8,15 @@
  * gradient is the sum of the 2x2 block it was copied to.
  * @module
  */
-import { tf } from "./tf.ts";
+import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 
-// deno-lint-ignore no-explicit-any
-const upsample = tf.customGrad(((x: tf.Tensor4D) => {
+const upsample = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+  const x = args[0] as Tensor4D;
   const [n, h, w, c] = x.shape;
-  const value = tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [2 * h, 2 * w], false, false);
-  const gradFunc = (dy: tf.Tensor) => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]);
+  const value = tf.image.resizeNearestNeighbor(x, [2 * h, 2 * w], false, false);
+  const gradFunc = (dy: Tensor4D) => tf.sum(tf.reshape(dy, [n, h, 2, w, 2, c]), [2, 4]);
   return { value, gradFunc };
-}) as any) as (x: tf.Tensor4D) => tf.Tensor4D;
+}) as (x: Tensor4D) => Tensor4D;
 
 /**
  * `Upsample(scale_factor=2, mode="nearest")` on an NHWC tensor.
@@ -28,6 +28,6 @@ const upsample = tf.customGrad(((x: tf.Tensor4D) => {
  * upsampleNearest2x(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])).print();
  * ```
  */
-export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+export function upsampleNearest2x(x: Tensor4D): Tensor4D {
   return upsample(x);
 }

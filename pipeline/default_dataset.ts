@@ -326,9 +326,7 @@ function readme(
     `  ${label}: ${s.pkg.name}@${s.pkg.version} (${s.info.name}), ` +
     `package license: ${s.pkg.license}, artwork license: ` +
     `${s.info.license?.spdx ?? s.info.license?.title ?? "unknown"} ` +
-    `(${s.info.license?.url ?? "n/a"}), author: ${
-      s.info.author?.name ?? "unknown"
-    }`;
+    `(${s.info.license?.url ?? "n/a"}), author: ${s.info.author?.name ?? "unknown"}`;
   return [
     "Fluent Emoji two-domain dataset (DiscoGAN default dataset)",
     "",

@@ -3,7 +3,7 @@
  * Usable on its own, without RxJS.
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { type Scalar, type Tensor, type Tensor4D, tf, type Variable } from "../ops/tf.ts";
 import { Adam, type AdamOptions, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { distance, type DistanceName, ganLoss, type GanLossName } from "../ops/losses.ts";
 import type { DiscoGanModels } from "../models/discogan.ts";
@@ -56,21 +56,21 @@ export interface TrainingState {
 /** A batch: NHWC images in [-1, 1]; paired batches correspond row by row. */
 export interface Batch {
   /** Images of domain A. */
-  realA: tf.Tensor4D;
+  realA: Tensor4D;
   /** Images of domain B. */
-  realB: tf.Tensor4D;
+  realB: Tensor4D;
 }
 
 /** The four generator outputs of an iteration. */
 export interface Translations {
   /** G_AB(real_A). */
-  fakeB: tf.Tensor4D;
+  fakeB: Tensor4D;
   /** G_BA(real_B). */
-  fakeA: tf.Tensor4D;
+  fakeA: Tensor4D;
   /** G_BA(G_AB(real_A)). */
-  recovA: tf.Tensor4D;
+  recovA: Tensor4D;
   /** G_AB(G_BA(real_B)). */
-  recovB: tf.Tensor4D;
+  recovB: Tensor4D;
 }
 
 /** Discriminator losses, computed before the discriminators' update. */
@@ -99,8 +99,10 @@ export interface GeneratorLosses {
 export type IterationLosses = DiscriminatorLosses & GeneratorLosses;
 
 /** Parameters of the given roles as one map, keyed `role.name` (e.g. `g_ab.final.2.bias`). */
-export function namedParams(nets: Record<string, Network>): Map<string, tf.Variable> {
-  const out = new Map<string, tf.Variable>();
+export function namedParams(
+  nets: Record<string, Network>,
+): Map<string, Variable> {
+  const out = new Map<string, Variable>();
   for (const [role, net] of Object.entries(nets)) {
     for (const [name, v] of net.params) out.set(`${role}.${name}`, v);
   }
@@ -130,7 +132,10 @@ export function createTrainingState(
   const adam = { ...DISCOGAN_ADAM, ...options.adam };
   return {
     models,
-    gOptimizer: new Adam(namedParams({ g_ab: models.gAB, g_ba: models.gBA }), adam),
+    gOptimizer: new Adam(
+      namedParams({ g_ab: models.gAB, g_ba: models.gBA }),
+      adam,
+    ),
     dOptimizer: new Adam(namedParams({ d_a: models.dA, d_b: models.dB }), adam),
     losses: { ...DEFAULT_LOSS_OPTIONS, ...options.losses },
     seed: options.seed ?? 0,
@@ -141,11 +146,11 @@ export function createTrainingState(
 
 // Gradients of `f` for the variables in `params`, keyed like `params`.
 function gradientsOf(
-  params: Map<string, tf.Variable>,
-  f: () => tf.Scalar,
-): { value: tf.Scalar; grads: Map<string, tf.Tensor> } {
+  params: Map<string, Variable>,
+  f: () => Scalar,
+): { value: Scalar; grads: Map<string, Tensor> } {
   const { value, grads } = tf.variableGrads(f, [...params.values()]);
-  const byName = new Map<string, tf.Tensor>();
+  const byName = new Map<string, Tensor>();
   for (const [key, v] of params) byName.set(key, grads[v.name]);
   return { value, grads: byName };
 }
@@ -158,19 +163,30 @@ function dropoutSeed(state: TrainingState, call: number): number {
  * The four generator passes. Dropout is on when `training`; its masks depend
  * only on the seed and the iteration, so an iteration can be replayed.
  */
-export function translate(state: TrainingState, batch: Batch, training: boolean): Translations {
+export function translate(
+  state: TrainingState,
+  batch: Batch,
+  training: boolean,
+): Translations {
   const { gAB, gBA } = state.models;
-  const run = (g: Network, x: tf.Tensor4D, call: number) =>
+  const run = (g: Network, x: Tensor4D, call: number) =>
     g.apply(x, { training, seed: dropoutSeed(state, call) });
   const fakeB = run(gAB, batch.realA, 0), fakeA = run(gBA, batch.realB, 1);
-  return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB: run(gAB, fakeA, 3) };
+  return {
+    fakeB,
+    fakeA,
+    recovA: run(gBA, fakeB, 2),
+    recovB: run(gAB, fakeA, 3),
+  };
 }
 
-function mean2(a: tf.Scalar, b: tf.Scalar): tf.Scalar {
+function mean2(a: Scalar, b: Scalar): Scalar {
   return tf.div(tf.add(a, b), 2);
 }
 
-async function read<T extends Record<string, tf.Scalar>>(t: T): Promise<Record<keyof T, number>> {
+async function read<T extends Record<string, Scalar>>(
+  t: T,
+): Promise<Record<keyof T, number>> {
   const out = {} as Record<keyof T, number>;
   for (const [k, v] of Object.entries(t)) {
     out[k as keyof T] = (await v.data())[0];
@@ -189,7 +205,8 @@ async function read<T extends Record<string, tf.Scalar>>(t: T): Promise<Record<k
  * import { createDiscoGan } from "../models/discogan.ts";
  * import { createTrainingState, discriminatorStep, translate } from "./iteration.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
- * const batch = { realA: tf.zeros([1, 64, 64, 3]), realB: tf.zeros([1, 64, 64, 3]) } as const;
+ * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * const batch = { realA: zeros(), realB: zeros() };
  * const losses = await discriminatorStep(state, batch, translate(state, batch, false));
  * console.log(losses.d);
  * ```
@@ -201,16 +218,27 @@ export function discriminatorStep(
 ): Promise<DiscriminatorLosses> {
   const { dA, dB } = state.models;
   const gan = ganLoss(state.losses.ganLoss);
-  const judge = (d: Network, real: tf.Tensor4D, fake: tf.Tensor4D) =>
-    mean2(gan.discriminator(d.apply(real), true), gan.discriminator(d.apply(fake), false));
-  let parts = {} as { d_a: tf.Scalar; d_b: tf.Scalar };
-  const { value, grads } = gradientsOf(namedParams({ d_a: dA, d_b: dB }), () => {
-    parts = { d_a: tf.keep(judge(dA, batch.realA, fakes.fakeA)), d_b: tf.keep(judge(dB, batch.realB, fakes.fakeB)) };
-    return mean2(parts.d_a, parts.d_b);
-  });
+  const judge = (d: Network, real: Tensor4D, fake: Tensor4D) =>
+    mean2(
+      gan.discriminator(d.apply(real), true),
+      gan.discriminator(d.apply(fake), false),
+    );
+  let parts = {} as { d_a: Scalar; d_b: Scalar };
+  const { value, grads } = gradientsOf(
+    namedParams({ d_a: dA, d_b: dB }),
+    () => {
+      parts = {
+        d_a: tf.keep(judge(dA, batch.realA, fakes.fakeA)),
+        d_b: tf.keep(judge(dB, batch.realB, fakes.fakeB)),
+      };
+      return mean2(parts.d_a, parts.d_b);
+    },
+  );
   state.dOptimizer.update(grads);
   tf.dispose([...grads.values()]);
-  return read({ d: value, ...parts });
+  // Kept: this step may run inside the generator step's tidy, which would
+  // dispose the value before an asynchronous (GPU) read completes.
+  return read({ d: tf.keep(value), ...parts });
 }
 
 /**
@@ -227,23 +255,35 @@ export async function generatorStep(
 ): Promise<GeneratorLosses> {
   const { gAB, gBA, dA, dB } = state.models;
   const o = state.losses;
-  const gan = ganLoss(o.ganLoss), cycle = distance(o.cycleLoss), pw = distance(o.pixelwiseLoss);
+  const gan = ganLoss(o.ganLoss),
+    cycle = distance(o.cycleLoss),
+    pw = distance(o.pixelwiseLoss);
   const { realA, realB } = batch;
-  let parts = {} as Record<string, tf.Scalar>;
-  const { value, grads } = gradientsOf(namedParams({ g_ab: gAB, g_ba: gBA }), () => {
-    const t = translate(state, batch, state.dropout);
-    onTranslated?.(t);
-    parts = {
-      g_gan: tf.keep(mean2(gan.generator(dB.apply(t.fakeB)), gan.generator(dA.apply(t.fakeA)))),
-      g_cycle: tf.keep(mean2(cycle(t.recovA, realA), cycle(t.recovB, realB))),
-    };
-    let total = tf.add(parts.g_gan, tf.mul(parts.g_cycle, o.lambdaCycle));
-    if (o.paired) {
-      parts.g_pixelwise = tf.keep(mean2(pw(t.fakeA, realA), pw(t.fakeB, realB)));
-      total = tf.add(total, tf.mul(parts.g_pixelwise, o.lambdaPixelwise));
-    }
-    return total as tf.Scalar;
-  });
+  let parts = {} as Record<string, Scalar>;
+  const { value, grads } = gradientsOf(
+    namedParams({ g_ab: gAB, g_ba: gBA }),
+    () => {
+      const t = translate(state, batch, state.dropout);
+      onTranslated?.(t);
+      parts = {
+        g_gan: tf.keep(
+          mean2(
+            gan.generator(dB.apply(t.fakeB)),
+            gan.generator(dA.apply(t.fakeA)),
+          ),
+        ),
+        g_cycle: tf.keep(mean2(cycle(t.recovA, realA), cycle(t.recovB, realB))),
+      };
+      let total = tf.add(parts.g_gan, tf.mul(parts.g_cycle, o.lambdaCycle));
+      if (o.paired) {
+        parts.g_pixelwise = tf.keep(
+          mean2(pw(t.fakeA, realA), pw(t.fakeB, realB)),
+        );
+        total = tf.add(total, tf.mul(parts.g_pixelwise, o.lambdaPixelwise));
+      }
+      return total as Scalar;
+    },
+  );
   state.gOptimizer.update(grads);
   tf.dispose([...grads.values()]);
   return (await read({ g: value, ...parts })) as unknown as GeneratorLosses;
@@ -260,7 +300,8 @@ export async function generatorStep(
  * import { createDiscoGan } from "../models/discogan.ts";
  * import { createTrainingState, discoGanIteration } from "./iteration.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
- * const batch = { realA: tf.zeros([1, 64, 64, 3]), realB: tf.zeros([1, 64, 64, 3]) } as const;
+ * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * const batch = { realA: zeros(), realB: zeros() };
  * console.log(await discoGanIteration(state, batch)); // { d, d_a, d_b, g, g_gan, g_cycle }
  * ```
  */

@@ -12,12 +12,18 @@ const cache = new Map<string, Promise<SafetensorsFile>>();
 
 /** Reads one fixture file (cached). */
 export function fixture(name: string): Promise<SafetensorsFile> {
-  if (!cache.has(name)) cache.set(name, readSafetensors(`${FIXTURES}/${name}.safetensors`));
+  if (!cache.has(name)) {
+    cache.set(name, readSafetensors(`${FIXTURES}/${name}.safetensors`));
+  }
   return cache.get(name) as Promise<SafetensorsFile>;
 }
 
 /** A fixture tensor in TF.js layout: NCHW images become NHWC, conv weights [kh,kw,a,b]. */
-export async function tensor(file: string, name: string, layout: "image" | "param" | "plain" = "plain"): Promise<tf.Tensor> {
+export async function tensor(
+  file: string,
+  name: string,
+  layout: "image" | "param" | "plain" = "plain",
+): Promise<tf.Tensor> {
   const rec = (await fixture(file)).tensors.get(name);
   if (!rec) throw new Error(`fixture ${file} has no tensor ${name}`);
   const t = tf.tensor(rec.data, rec.shape);
@@ -28,7 +34,10 @@ export async function tensor(file: string, name: string, layout: "image" | "para
 }
 
 /** Loads a fixture state_dict (g_ab, g_ba, d_a, d_b) into a network. */
-export async function loadFixtureWeights(net: Network, name: string): Promise<void> {
+export async function loadFixtureWeights(
+  net: Network,
+  name: string,
+): Promise<void> {
   loadStateDict(net, await fixture(name), `${FIXTURES}/${name}.safetensors`);
 }
 
@@ -60,7 +69,9 @@ export function isInstanceNormCancelledBias(name: string): boolean {
 export const CPU_BACKENDS = ["cpu", "wasm"] as const;
 
 /** The four fixture networks: G_AB, G_BA (ngf 6), D_A, D_B (ndf 8), loaded with the fixture init. */
-export async function fixtureModels(): Promise<import("../models/discogan.ts").DiscoGanModels> {
+export async function fixtureModels(): Promise<
+  import("../models/discogan.ts").DiscoGanModels
+> {
   const { createDiscoGan } = await import("../models/discogan.ts");
   const models = createDiscoGan({ ngf: 6, ndf: 8 });
   await loadFixtureWeights(models.gAB, "g_ab");
@@ -71,7 +82,9 @@ export async function fixtureModels(): Promise<import("../models/discogan.ts").D
 }
 
 /** The fixture batch: real_A and real_B as NHWC. */
-export async function fixtureBatch(): Promise<{ realA: tf.Tensor4D; realB: tf.Tensor4D }> {
+export async function fixtureBatch(): Promise<
+  { realA: tf.Tensor4D; realB: tf.Tensor4D }
+> {
   return {
     realA: (await tensor("inputs", "real_A", "image")) as tf.Tensor4D,
     realB: (await tensor("inputs", "real_B", "image")) as tf.Tensor4D,
@@ -99,7 +112,9 @@ export async function checkUpdatedParam(
   const close = tf.mean(tf.cast(tf.lessEqual(diff, 1e-6), "float32"));
   const [fraction, worst] = [(await close.data())[0], await maxAbs(diff)];
   tf.dispose([diff, close]);
-  if (fraction < 0.999) return `${name}: only ${(fraction * 100).toFixed(3)}% within 1e-6`;
+  if (fraction < 0.999) {
+    return `${name}: only ${(fraction * 100).toFixed(3)}% within 1e-6`;
+  }
   if (worst > 2 * lr + 1e-6) return `${name}: an element is off by ${worst}`;
   return null;
 }

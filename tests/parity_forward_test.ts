@@ -25,7 +25,10 @@ for (const backend of CPU_BACKENDS) {
       const ref = await tensor("forward", name, "image");
       const diff = await maxAbsDiff(ours, ref);
       const bound = 1e-4 * Math.max(1, await maxAbs(ref));
-      assert.ok(diff <= bound, `${backend} ${name}: max |diff| ${diff} > ${bound}`);
+      assert.ok(
+        diff <= bound,
+        `${backend} ${name}: max |diff| ${diff} > ${bound}`,
+      );
     }
     tf.disposeVariables();
   });

@@ -15,26 +15,42 @@ import {
 } from "./fixtures.ts";
 
 /** Checks d sum(net(x)^2) / d params against `grad.<prefix><name>`. */
-async function checkParamGrads(net: Network, x: tf.Tensor4D, prefix: string, loss: string) {
+async function checkParamGrads(
+  net: Network,
+  x: tf.Tensor4D,
+  prefix: string,
+  loss: string,
+) {
   const { value, grads } = tf.variableGrads(
     () => tf.sum(tf.square(net.apply(x))),
     [...net.params.values()],
   );
   const ref = (await tensor("grads", loss)).dataSync()[0];
-  assert.ok(Math.abs(value.dataSync()[0] - ref) <= 1e-5 * Math.abs(ref), `${loss}: ${value} vs ${ref}`);
+  assert.ok(
+    Math.abs(value.dataSync()[0] - ref) <= 1e-5 * Math.abs(ref),
+    `${loss}: ${value} vs ${ref}`,
+  );
   let largest = 0;
-  for (const [name, v] of net.params) largest = Math.max(largest, await maxAbs(grads[v.name]));
+  for (const v of net.params.values()) {
+    largest = Math.max(largest, await maxAbs(grads[v.name]));
+  }
   for (const [name, v] of net.params) {
     const ours = grads[v.name];
     if (isInstanceNormCancelledBias(name)) {
       const size = await maxAbs(ours);
-      assert.ok(size <= 1e-5 * largest, `${name}: cancelled bias gradient ${size} is not ~0`);
+      assert.ok(
+        size <= 1e-5 * largest,
+        `${name}: cancelled bias gradient ${size} is not ~0`,
+      );
       continue;
     }
     const theirs = await tensor("grads", `grad.${prefix}${name}`, "param");
     const diff = await maxAbsDiff(ours, theirs);
     const bound = 1e-4 * (await maxAbs(theirs));
-    assert.ok(diff <= bound, `grad.${prefix}${name}: max |diff| ${diff} > ${bound}`);
+    assert.ok(
+      diff <= bound,
+      `grad.${prefix}${name}: max |diff| ${diff} > ${bound}`,
+    );
   }
 }
 
@@ -48,7 +64,10 @@ for (const backend of CPU_BACKENDS) {
     const dx = tf.grad((input: tf.Tensor) => tf.sum(tf.square(g.apply(input as tf.Tensor4D))))(x);
     const ref = await tensor("grads", "grad.input", "image");
     const diff = await maxAbsDiff(dx, ref);
-    assert.ok(diff <= 1e-4 * (await maxAbs(ref)), `grad.input: max |diff| ${diff}`);
+    assert.ok(
+      diff <= 1e-4 * (await maxAbs(ref)),
+      `grad.input: max |diff| ${diff}`,
+    );
     tf.disposeVariables();
   });
 

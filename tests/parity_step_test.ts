@@ -5,35 +5,75 @@ import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/backend.ts";
 import { ROLES } from "../models/discogan.ts";
 import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
-import { checkUpdatedParam, CPU_BACKENDS, fixture, fixtureBatch, fixtureModels, tensor } from "./fixtures.ts";
+import {
+  checkUpdatedParam,
+  CPU_BACKENDS,
+  fixture,
+  fixtureBatch,
+  fixtureModels,
+  tensor,
+} from "./fixtures.ts";
 
 /** Runs the fixture iteration on the active backend and asserts it equals `file`. */
-export async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
+async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
   const models = await fixtureModels();
-  const nets = { g_ab: models.gAB, g_ba: models.gBA, d_a: models.dA, d_b: models.dB };
+  const nets = {
+    g_ab: models.gAB,
+    g_ba: models.gBA,
+    d_a: models.dA,
+    d_b: models.dB,
+  };
   const init = new Map<string, tf.Tensor>();
-  for (const role of ROLES) for (const [n, v] of nets[role].params) init.set(`${role}.${n}`, v.clone());
+  for (const role of ROLES) {
+    for (const [n, v] of nets[role].params) {
+      init.set(`${role}.${n}`, v.clone());
+    }
+  }
   const paired = file === "step";
   // The fixture runs the networks in eval() mode: dropout off.
-  const state = createTrainingState(models, { dropout: false, losses: { paired, lambdaPixelwise: 1 } });
+  const state = createTrainingState(models, {
+    dropout: false,
+    losses: { paired, lambdaPixelwise: 1 },
+  });
   const losses = await discoGanIteration(state, await fixtureBatch());
   const stored = (await fixture(file)).tensors;
-  const expected = ["d", "d_a", "d_b", "g", "g_gan", "g_cycle", ...(paired ? ["g_pixelwise"] : [])];
+  const expected = [
+    "d",
+    "d_a",
+    "d_b",
+    "g",
+    "g_gan",
+    "g_cycle",
+    ...(paired ? ["g_pixelwise"] : []),
+  ];
   assert.deepEqual(Object.keys(losses).sort(), expected.sort());
   for (const [name, value] of Object.entries(losses)) {
     const ref = stored.get(`loss.${name}`)?.data[0] as number;
-    assert.ok(Math.abs(value - ref) <= 1e-5 * Math.abs(ref), `loss.${name}: ${value} vs PyTorch ${ref}`);
+    assert.ok(
+      Math.abs(value - ref) <= 1e-5 * Math.abs(ref),
+      `loss.${name}: ${value} vs PyTorch ${ref}`,
+    );
   }
   const failures: string[] = [];
   for (const role of ROLES) {
     for (const [name, v] of nets[role].params) {
       const key = `${role}.${name}`;
       const ref = await tensor(file, `after.${key}`, "param");
-      const problem = await checkUpdatedParam(key, v, ref, init.get(key) as tf.Tensor, 2e-4);
+      const problem = await checkUpdatedParam(
+        key,
+        v,
+        ref,
+        init.get(key) as tf.Tensor,
+        2e-4,
+      );
       if (problem) failures.push(problem);
     }
   }
-  assert.deepEqual(failures, [], `${file}: updated weights differ from PyTorch`);
+  assert.deepEqual(
+    failures,
+    [],
+    `${file}: updated weights differ from PyTorch`,
+  );
   assert.equal(state.iteration, 1);
   tf.dispose([...init.values()]);
   tf.disposeVariables();

@@ -112,8 +112,7 @@ Deno.test("encode accepts a plain object and a Float32Array view into a larger b
 
 Deno.test("encode rejects data/shape mismatch and the reserved __metadata__ name", () => {
   assert.throws(
-    () =>
-      encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }),
+    () => encodeSafetensors({ w: { shape: [2, 2], data: new Float32Array(3) } }),
     (e) =>
       e instanceof SafetensorsError &&
       /"w".*\[2,2\] needs 4 values, but data has 3/.test(e.message),
@@ -240,9 +239,7 @@ Deno.test("d_a.safetensors holds exactly the 8 discriminator tensors", async () 
 });
 
 Deno.test("every parity fixture decodes, and re-encoding reproduces it byte for byte", async () => {
-  const names = readdirSync(fixture("")).filter((n) =>
-    n.endsWith(".safetensors")
-  ).sort();
+  const names = readdirSync(fixture("")).filter((n) => n.endsWith(".safetensors")).sort();
   assert.ok(
     names.length >= 9,
     `expected the parity fixtures in ${FIXTURES}, found ${names}`,
@@ -540,8 +537,7 @@ Deno.test("checkTensorSet lists every kind of problem at once", () => {
 
 // ---------------------------------------------------------------- atomic writes
 
-const tempFiles = (dir: string) =>
-  readdirSync(dir).filter((n) => n.endsWith(".tmp"));
+const tempFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith(".tmp"));
 
 Deno.test("writeSafetensors writes a whole file and leaves no temp files", async () => {
   const dir = await Deno.makeTempDir();
@@ -605,8 +601,7 @@ Deno.test("writing into a missing directory fails, naming the path, and creates 
       writeSafetensors(path, {
         b: { shape: [1], data: new Float32Array([5]) },
       }),
-      (e: Error) =>
-        e.message.startsWith(`cannot write ${path}: no such file or directory`),
+      (e: Error) => e.message.startsWith(`cannot write ${path}: no such file or directory`),
     );
     assert.deepEqual(readdirSync(dir), []);
     assert.throws(
@@ -667,9 +662,7 @@ Deno.test("SIGKILL during repeated writes never leaves a torn target", async () 
     const script = `import { writeFileAtomic } from ${JSON.stringify(module)};
       const a = new Uint8Array(${size}).fill(2), b = new Uint8Array(${size}).fill(3);
       console.log("ready");
-      for (let i = 0;; i++) await writeFileAtomic(${
-      JSON.stringify(path)
-    }, i % 2 ? b : a);`;
+      for (let i = 0;; i++) await writeFileAtomic(${JSON.stringify(path)}, i % 2 ? b : a);`;
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-read", "--allow-write", "-"],
       stdin: "piped",

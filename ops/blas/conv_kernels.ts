@@ -449,8 +449,9 @@ const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
  * import { registerBlasKernels, unregisterBlasKernels } from "./conv_kernels.ts";
  * await tf.setBackend("cpu");
  * if (registerBlasKernels()) {
- *   const y = tf.conv2d(tf.ones([1, 8, 8, 3]), tf.ones([4, 4, 3, 16]), 2, "same");
- *   console.log(y.shape); // [1, 4, 4, 16]
+ *   const x = tf.ones([1, 8, 8, 3]) as tf.Tensor4D;
+ *   const w = tf.ones([4, 4, 3, 16]) as tf.Tensor4D;
+ *   console.log(tf.conv2d(x, w, 2, "same").shape); // [1, 4, 4, 16]
  *   unregisterBlasKernels();
  * }
  * ```

@@ -303,9 +303,7 @@ function open(path: string): OpenBlas {
 export function loadOpenBlas(): OpenBlas | null {
   if (cached !== undefined) return cached;
   const override = readEnv("DISCOGAN_OPENBLAS");
-  const candidates = override
-    ? [override, ...OPENBLAS_SEARCH_PATHS]
-    : [...OPENBLAS_SEARCH_PATHS];
+  const candidates = override ? [override, ...OPENBLAS_SEARCH_PATHS] : [...OPENBLAS_SEARCH_PATHS];
   const errors: string[] = [];
   for (const path of candidates) {
     if (!fileExists(path)) continue;

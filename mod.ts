@@ -1,0 +1,35 @@
+/**
+ * DiscoGAN for Deno: learn to translate images between two domains from
+ * unpaired examples (Kim et al., ICML 2017), proven against PyTorch.
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan, createTrainingState, discoGanIteration, useBackend } from "./mod.ts";
+ * import { tf } from "./ops/tf.ts"; // published as "@discogan/discogan/tf"
+ * await useBackend("wasm");
+ * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
+ * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * const batch = { realA: zeros(), realB: zeros() };
+ * console.log(await discoGanIteration(state, batch));
+ * ```
+ * @module
+ */
+export type { KernelConfig, Scalar, Tensor, Tensor4D, Variable } from "./ops/tf.ts";
+export * from "./ops/backend.ts";
+export * from "./ops/adam.ts";
+export * from "./ops/losses.ts";
+export * from "./ops/instance_norm.ts";
+export * from "./ops/padding.ts";
+export * from "./ops/upsample.ts";
+export * from "./ops/conv.ts";
+export * from "./ops/filter_grad.ts";
+export * from "./ops/safetensors.ts";
+export * from "./ops/atomic_write.ts";
+export * from "./models/network.ts";
+export * from "./models/unet.ts";
+export * from "./models/patchgan.ts";
+export * from "./models/resnet.ts";
+export * from "./models/discogan.ts";
+export * from "./models/weights.ts";
+export * from "./pipeline/iteration.ts";
+export * from "./pipeline/default_dataset.ts";

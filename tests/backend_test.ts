@@ -1,0 +1,32 @@
+// Backend choice: names checked, the optional TensorFlow bindings fail clearly.
+import assert from "node:assert/strict";
+import { tf } from "../ops/tf.ts";
+import { type BackendName, useBackend } from "../ops/backend.ts";
+
+Deno.test("an unknown backend name is refused with the list of names", async () => {
+  await assert.rejects(
+    useBackend("cuda" as BackendName),
+    /unknown backend "cuda": choose one of auto, wasm, cpu, webgpu, tensorflow/,
+  );
+});
+
+Deno.test("the tensorflow backend, when not installed, says how to install it and breaks nothing", async () => {
+  await assert.rejects(useBackend("tensorflow"), (e: Error) => {
+    assert.match(e.message, /deno add npm:@tensorflow\/tfjs-node-gpu@4\.22\.0/);
+    assert.match(e.message, /CUDA 11\.2 and cuDNN 8\.1/);
+    assert.match(e.message, /--backend wasm, cpu or webgpu/);
+    return true;
+  });
+  assert.equal(await useBackend("wasm"), "wasm");
+  assert.deepEqual(
+    tf.add(tf.ones([2]), 1).dataSync(),
+    new Float32Array([2, 2]),
+  );
+});
+
+Deno.test("auto picks wasm without a hardware GPU", async () => {
+  const { gpuAdapterInfo } = await import("../ops/backend.ts");
+  const adapter = await gpuAdapterInfo();
+  const chosen = await useBackend("auto");
+  assert.equal(chosen, adapter?.hardware ? "webgpu" : "wasm");
+});

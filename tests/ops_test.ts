@@ -1,0 +1,170 @@
+// The building blocks: losses, upsample gradient, filter-gradient kernel, Adam.
+import assert from "node:assert/strict";
+import { tf } from "../ops/tf.ts";
+import { useBackend } from "../ops/backend.ts";
+import { bceWithLogits, distance, ganLoss } from "../ops/losses.ts";
+import { upsampleNearest2x } from "../ops/upsample.ts";
+import { Adam } from "../ops/adam.ts";
+import { CPU_BACKENDS } from "./fixtures.ts";
+
+const close = (a: number, b: number, tol = 1e-6) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
+const value = (t: tf.Tensor) => t.dataSync()[0];
+
+Deno.test("BCE with logits equals the naive formula and stays finite for large logits", async () => {
+  await useBackend("cpu");
+  const xs = [-3, -0.5, 0, 0.7, 4];
+  for (const y of [0, 1]) {
+    const naive = xs.reduce((s, x) => {
+      const p = 1 / (1 + Math.exp(-x));
+      return s - (y * Math.log(p) + (1 - y) * Math.log(1 - p));
+    }, 0) / xs.length;
+    close(value(bceWithLogits(tf.tensor(xs), y)), naive);
+  }
+  // A sigmoid followed by log would give Infinity here.
+  close(value(bceWithLogits(tf.tensor([200]), 0)), 200);
+  close(value(bceWithLogits(tf.tensor([-200]), 1)), 200);
+});
+
+Deno.test("GAN losses: least squares and hinge", async () => {
+  await useBackend("cpu");
+  const x = tf.tensor([0.5, -1, 2]);
+  close(value(ganLoss("lsgan").discriminator(x, true)), (0.25 + 4 + 1) / 3);
+  close(value(ganLoss("lsgan").discriminator(x, false)), (0.25 + 1 + 4) / 3);
+  close(value(ganLoss("lsgan").generator(x)), (0.25 + 4 + 1) / 3);
+  close(value(ganLoss("hinge").discriminator(x, true)), (0.5 + 2 + 0) / 3);
+  close(value(ganLoss("hinge").discriminator(x, false)), (1.5 + 0 + 3) / 3);
+  close(value(ganLoss("hinge").generator(x)), -1.5 / 3);
+  close(value(ganLoss("bce").generator(tf.zeros([4]))), Math.log(2));
+});
+
+Deno.test("distances: l2, l1, cosine, hinge", async () => {
+  await useBackend("cpu");
+  const a = tf.tensor4d([1, 0, 0, 0, 1, 2, 2, 0], [2, 1, 2, 2]);
+  const b = tf.tensor4d([0, 1, 0, 0, 1, 2, 2, 0.05], [2, 1, 2, 2]);
+  close(value(distance("l2")(a, b)), (1 + 1 + 0.0025) / 8);
+  close(value(distance("l1")(a, b)), (1 + 1 + 0.05) / 8);
+  // Sample 1 is orthogonal (distance 1), sample 2 almost parallel.
+  const cos2 = 9 / (3 * Math.sqrt(9 + 0.0025));
+  close(value(distance("cosine")(a, b)), (1 + (1 - cos2)) / 2, 1e-5);
+  close(value(distance("hinge")(a, b)), (0.9 + 0.9) / 8);
+});
+
+for (const backend of CPU_BACKENDS) {
+  Deno.test(`upsample gradient is right for every batch item on ${backend}`, async () => {
+    await useBackend(backend);
+    const [n, h, w, c] = [3, 2, 3, 2];
+    const x = tf.randomNormal([n, h, w, c], 0, 1, "float32", 1) as tf.Tensor4D;
+    const weights = tf.randomNormal([n, 2 * h, 2 * w, c], 0, 1, "float32", 2);
+    const grad = tf.grad((t: tf.Tensor) =>
+      tf.sum(tf.mul(upsampleNearest2x(t as tf.Tensor4D), weights))
+    )(x);
+    const wv = weights.arraySync() as number[][][][];
+    const gv = grad.arraySync() as number[][][][];
+    for (let b = 0; b < n; b++) {
+      for (let i = 0; i < h; i++) {
+        for (let j = 0; j < w; j++) {
+          for (let k = 0; k < c; k++) {
+            const want = wv[b][2 * i][2 * j][k] + wv[b][2 * i + 1][2 * j][k] +
+              wv[b][2 * i][2 * j + 1][k] + wv[b][2 * i + 1][2 * j + 1][k];
+            close(gv[b][i][j][k], want, 1e-5);
+          }
+        }
+      }
+    }
+    const up = upsampleNearest2x(x).arraySync() as number[][][][];
+    assert.equal(up[2][3][5][1], (x.arraySync() as number[][][][])[2][1][2][1]);
+  });
+
+  Deno.test(`Conv2DBackpropFilter kernel equals the definition on ${backend}`, async () => {
+    await useBackend(backend);
+    type Shape = [number, number, number, number];
+    const cases: [
+      Shape,
+      Shape,
+      number,
+      "same" | "valid" | [[0, 0], [number, number], [number, number], [0, 0]],
+    ][] = [
+      [[2, 8, 8, 3], [4, 4, 3, 5], 2, "same"],
+      [[1, 7, 5, 2], [3, 3, 2, 4], 1, "same"],
+      [[3, 2, 2, 4], [4, 4, 4, 2], 2, "same"],
+      [[2, 9, 9, 2], [7, 7, 2, 3], 1, "valid"],
+      [[2, 6, 6, 3], [4, 4, 3, 2], 1, [[0, 0], [2, 1], [2, 1], [0, 0]]],
+    ];
+    for (const [xs, fs, stride, pad] of cases) {
+      const x = tf.randomNormal(xs, 0, 1, "float32", 3) as tf.Tensor4D;
+      const f = tf.randomNormal(fs, 0, 1, "float32", 4) as tf.Tensor4D;
+      const y = tf.conv2d(x, f, stride, pad);
+      const dy = tf.randomNormal(y.shape, 0, 1, "float32", 5);
+      const dw = tf.grad((w: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(x, w as tf.Tensor4D, stride, pad), dy))
+      )(f);
+      // Definition: dW[i,j,c,o] = sum over n, y, x of xpad[n, y*s+i, x*s+j, c] * dy[n, y, x, o].
+      const info = tf.backend_util.computeConv2DInfo(xs, fs, stride, 1, pad);
+      const xv = x.arraySync() as number[][][][],
+        dyv = dy.arraySync() as number[][][][],
+        dwv = dw.arraySync() as number[][][][];
+      const [kh, kw, ci, co] = fs;
+      let worst = 0;
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          for (let c = 0; c < ci; c++) {
+            for (let o = 0; o < co; o++) {
+              let s = 0;
+              for (let b = 0; b < xs[0]; b++) {
+                for (let oy = 0; oy < info.outHeight; oy++) {
+                  for (let ox = 0; ox < info.outWidth; ox++) {
+                    const yy = oy * stride + i - info.padInfo.top,
+                      xx = ox * stride + j - info.padInfo.left;
+                    if (yy < 0 || xx < 0 || yy >= xs[1] || xx >= xs[2]) {
+                      continue;
+                    }
+                    s += xv[b][yy][xx][c] * dyv[b][oy][ox][o];
+                  }
+                }
+              }
+              worst = Math.max(worst, Math.abs(s - dwv[i][j][c][o]));
+            }
+          }
+        }
+      }
+      assert.ok(
+        worst < 1e-4,
+        `${xs} * ${fs} stride ${stride} ${JSON.stringify(pad)}: off by ${worst}`,
+      );
+    }
+  });
+}
+
+Deno.test("Adam follows PyTorch's update over several steps", async () => {
+  await useBackend("cpu");
+  const opts = { lr: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+  const p = tf.variable(tf.tensor1d([1, -2, 0.5]));
+  const adam = new Adam(new Map([["p", p]]), opts);
+  const ref = [1, -2, 0.5], m = [0, 0, 0], v = [0, 0, 0];
+  const grads = [[0.3, -1, 0], [0.1, 2, 1e-9], [-0.5, 0.5, 3]];
+  grads.forEach((g, t) => {
+    adam.update(new Map([["p", tf.tensor1d(g)]]));
+    for (let i = 0; i < 3; i++) {
+      m[i] = opts.beta1 * m[i] + (1 - opts.beta1) * g[i];
+      v[i] = opts.beta2 * v[i] + (1 - opts.beta2) * g[i] * g[i];
+      const step = opts.lr / (1 - opts.beta1 ** (t + 1));
+      ref[i] -= step * m[i] /
+        (Math.sqrt(v[i]) / Math.sqrt(1 - opts.beta2 ** (t + 1)) + opts.eps);
+    }
+  });
+  const got = p.dataSync();
+  ref.forEach((r, i) => close(got[i], r, 1e-6));
+  const saved = await adam.getState();
+  assert.equal(saved.step, 3);
+  const again = new Adam(
+    new Map([["p", tf.variable(tf.tensor1d([0, 0, 0]))]]),
+    opts,
+  );
+  again.setState(saved);
+  assert.deepEqual(await again.getState(), saved);
+  assert.throws(
+    () => again.setState({ ...saved, m: new Map() }),
+    /m of "p" is missing/,
+  );
+});
