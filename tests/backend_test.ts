@@ -6,7 +6,7 @@ import { type BackendName, useBackend } from "../ops/backend.ts";
 Deno.test("an unknown backend name is refused with the list of names", async () => {
   await assert.rejects(
     useBackend("cuda" as BackendName),
-    /unknown backend "cuda": choose one of auto, wasm, cpu, webgpu, tensorflow/,
+    /unknown backend "cuda": choose one of auto, wasm, cpu, blas, webgpu, tensorflow/,
   );
 });
 
@@ -24,9 +24,19 @@ Deno.test("the tensorflow backend, when not installed, says how to install it an
   );
 });
 
-Deno.test("auto picks wasm without a hardware GPU", async () => {
+Deno.test("auto picks webgpu on a hardware GPU, else blas when OpenBLAS loads, else wasm", async () => {
   const { gpuAdapterInfo } = await import("../ops/backend.ts");
+  const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
   const adapter = await gpuAdapterInfo();
   const chosen = await useBackend("auto");
-  assert.equal(chosen, adapter?.hardware ? "webgpu" : "wasm");
+  assert.equal(chosen, adapter?.hardware ? "webgpu" : loadOpenBlas() ? "blas" : "wasm");
+});
+
+Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", async () => {
+  const { blasKernelsRegistered } = await import("../ops/blas/conv_kernels.ts");
+  assert.equal(await useBackend("blas"), "blas");
+  assert.equal(blasKernelsRegistered(), true);
+  assert.equal(tf.getBackend(), "cpu");
+  assert.equal(await useBackend("cpu"), "cpu");
+  assert.equal(blasKernelsRegistered(), false);
 });

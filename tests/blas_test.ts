@@ -279,6 +279,16 @@ function computeAll(c: Case, seed: number): Map<string, Float32Array> {
     )([x, w]);
     out.set("grad conv2d dx", g[0].dataSync() as Float32Array);
     out.set("grad conv2d dw", g[1].dataSync() as Float32Array);
+    const gf = tf.grads((a: tf.Tensor, b: tf.Tensor, bb: tf.Tensor) =>
+      tf.fused.conv2d({
+        x: a as tf.Tensor4D,
+        filter: b as tf.Tensor4D,
+        strides: c.s,
+        pad: c.pad,
+        bias: bb,
+      }).mul(dy).sum()
+    )([x, w, bias]);
+    gf.forEach((t, i) => out.set(`grad fused conv2d #${i}`, t.dataSync() as Float32Array));
     const t = tf.conv2dTranspose(dy, w, xShape, c.s, c.pad);
     out.set("conv2dTranspose", t.dataSync() as Float32Array);
     const r = tf.tensor4d(rand(x.size, seed + 4), xShape);
@@ -332,6 +342,75 @@ Deno.test("BLAS conv kernels match the stock cpu kernels", async () => {
   assert.ok(!blasKernelsRegistered());
   for (const [name, cfg] of stockConfigs()) {
     assert.equal(cfg, before.get(name), `${name} stock kernel restored`);
+  }
+});
+
+Deno.test("tf.layers conv/deconv model: same outputs and gradients", async () => {
+  requireBlas();
+  await tf.setBackend("cpu");
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({
+        inputShape: [16, 16, 3],
+        filters: 8,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: "relu",
+        kernelInitializer: init(1),
+        biasInitializer: "ones",
+      }),
+      tf.layers.conv2d({
+        filters: 16,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        kernelInitializer: init(2),
+      }),
+      tf.layers.leakyReLU({ alpha: 0.2 }),
+      tf.layers.conv2dTranspose({
+        filters: 8,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        kernelInitializer: init(3),
+      }),
+      tf.layers.conv2dTranspose({
+        filters: 3,
+        kernelSize: 4,
+        strides: 2,
+        padding: "same",
+        activation: "tanh",
+        kernelInitializer: init(4),
+      }),
+    ],
+  });
+  const x = tf.tensor4d(rand(2 * 16 * 16 * 3, 42), [2, 16, 16, 3]);
+  const run = (): Float32Array[] =>
+    tf.tidy(() => {
+      const pred = model.predict(x) as tf.Tensor;
+      const { value, grads } = tf.variableGrads(() =>
+        (model.apply(x, { training: true }) as tf.Tensor).sub(x).square()
+          .mean() as tf.Scalar
+      );
+      return [pred, value, ...Object.values(grads)].map((t) => t.dataSync() as Float32Array);
+    });
+  const ref = run();
+  try {
+    assert.ok(registerBlasKernels());
+    blasKernelStats(true);
+    const got = run();
+    assert.equal(got.length, ref.length);
+    got.forEach((g, i) => assertClose(g, ref[i], `layers output/grad #${i}`));
+    const stats = blasKernelStats(true);
+    for (const name of BLAS_KERNEL_NAMES) {
+      assert.ok((stats[name]?.blas ?? 0) > 0, `${name} used BLAS`);
+    }
+  } finally {
+    unregisterBlasKernels();
+    model.dispose();
+    x.dispose();
   }
 });
 
