@@ -10,8 +10,7 @@
  * - `webgpu`: Deno's `navigator.gpu` (Vulkan). Needs a Vulkan driver.
  * - `tensorflow`: the native TensorFlow bindings (`@tensorflow/tfjs-node-gpu`,
  *   else `@tensorflow/tfjs-node`), loaded only when asked for.
- * - `auto`: `webgpu` when a hardware GPU adapter exists, else `blas` when
- *   OpenBLAS loads, else `wasm`.
+ * - `auto`: `webgpu` when a hardware GPU adapter exists, else `wasm`.
  * @module
  */
 import { tf } from "./tf.ts";
@@ -21,7 +20,7 @@ import {
   registerBlasKernels,
   unregisterBlasKernels,
 } from "./blas/conv_kernels.ts";
-import { loadOpenBlas, openBlasLoadError } from "./blas/openblas.ts";
+import { openBlasLoadError } from "./blas/openblas.ts";
 
 /** The backends that can be asked for. */
 export type BackendName = "auto" | "wasm" | "cpu" | "blas" | "webgpu" | "tensorflow";
@@ -140,7 +139,8 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
   }
   let chosen: string = name;
   if (name === "auto") {
-    chosen = (await gpuAdapterInfo())?.hardware ? "webgpu" : loadOpenBlas() ? "blas" : "wasm";
+    // blas is not yet faster than wasm end to end: its element-wise ops are plain JS.
+    chosen = (await gpuAdapterInfo())?.hardware ? "webgpu" : "wasm";
   }
   if (!prepared.has(chosen)) {
     if (chosen === "wasm") {

@@ -1,0 +1,379 @@
+/**
+ * Training batches from folders of images: a seeded order, random crops and
+ * flips, batching and a bounded prefetch. Independent of TF.js: batches are
+ * host `Float32Array`s that the trainer turns into tensors.
+ *
+ * Batch k is a pure function of (seed, k, the file lists, the options), so a
+ * run resumed with `startBatch: k` sees exactly the batches an uninterrupted
+ * run would have seen.
+ *
+ * @module
+ */
+
+import {
+  DataError,
+  type DecodedImage,
+  decodeImage,
+  type DecodeOptions,
+  type ImageDecoder,
+  listImages,
+} from "./image_folder.ts";
+
+/** One batch: NHWC images in [-1, 1] (`x / 127.5 - 1`), row-major. */
+export interface HostBatch {
+  /** Images of domain A, `shape` elements. */
+  a: Float32Array;
+  /** Images of domain B, `shape` elements; paired sources: row j is the partner of A's row j. */
+  b: Float32Array;
+  /** `[batchSize, size, size, 3]`. */
+  shape: [number, number, number, number];
+  /** Batch number, from 0 at the start of training (not of this source). */
+  index: number;
+  /** `floor(index * batchSize / max(imagesA, imagesB))`. */
+  epoch: number;
+}
+
+/** Options of {@link unpairedSource} and {@link pairedSource}. */
+export interface SourceOptions {
+  /** Images a batch. */
+  batchSize: number;
+  /** Side of the training images. */
+  size: number;
+  /** Side images are resized to before a random `size` crop; `>= size`. Default `size` (no crop). */
+  loadSize?: number;
+  /** Random horizontal flip. Default true. */
+  flip?: boolean;
+  /** Seed of the order, crops and flips. */
+  seed: number;
+  /** Batches decoded ahead of what the consumer has taken. Default 3; 0 decodes on demand. */
+  prefetch?: number;
+  /** First batch to produce, to resume a run. Default 0. Earlier batches are not decoded. */
+  startBatch?: number;
+  /** Decodes one file; default {@link decodeImage}. A skip policy or a test can wrap it. */
+  decode?: ImageDecoder;
+}
+
+/** An endless stream of batches, produced in order from `startBatch`. */
+export interface BatchSource {
+  /** The next batch; rejects with a {@link DataError} naming the file if one fails to decode. */
+  next(): Promise<HostBatch>;
+  /** Files of domain A (paired: files). */
+  readonly imagesA: number;
+  /** Files of domain B (paired: files). */
+  readonly imagesB: number;
+  /** `ceil(max(imagesA, imagesB) / batchSize)`. */
+  readonly batchesPerEpoch: number;
+  /** Batches prefetched (being decoded or ready) that the consumer has not taken yet. */
+  readonly inFlight: number;
+  /** Stops prefetching; decodes already running finish and are dropped. */
+  close(): void;
+}
+
+/**
+ * Batches of two unrelated folders: A and B are shuffled independently, each
+ * file drawn once an epoch of its own domain, each draw cropped and flipped
+ * on its own. The smaller domain wraps around more often.
+ *
+ * @throws {DataError} if a folder is missing or holds no image.
+ *
+ * @example
+ * ```ts
+ * import { unpairedSource } from "./batch_source.ts";
+ * const source = await unpairedSource("data/horses", "data/zebras", {
+ *   batchSize: 4,
+ *   size: 64,
+ *   loadSize: 72,
+ *   seed: 1,
+ * });
+ * const batch = await source.next();
+ * console.log(batch.index, batch.shape); // 0 [4, 64, 64, 3]
+ * source.close();
+ * ```
+ */
+export async function unpairedSource(
+  dirA: string,
+  dirB: string,
+  options: SourceOptions,
+): Promise<BatchSource> {
+  const [filesA, filesB] = await Promise.all([listImages(dirA), listImages(dirB)]);
+  return new PrefetchingSource(options, filesA.length, filesB.length, (d, i) => {
+    // A and B draw independently: their own permutation, crop and flip.
+    const a = draw(d, "A", filesA, i);
+    const b = draw(d, "B", filesB, i);
+    return [
+      { file: a.file, decode: {}, crop: a.crop },
+      { file: b.file, decode: {}, crop: b.crop },
+    ];
+  });
+}
+
+/**
+ * Batches of a folder of paired images, pix2pix style: each file holds A on
+ * its left half and B on its right half. One shuffle; a draw's crop and flip
+ * apply to both halves alike, so row j of `a` and of `b` still correspond.
+ *
+ * @throws {DataError} if the folder is missing or holds no image.
+ *
+ * @example
+ * ```ts
+ * import { pairedSource } from "./batch_source.ts";
+ * const source = await pairedSource("data/facades/train", {
+ *   batchSize: 1,
+ *   size: 256,
+ *   loadSize: 286,
+ *   seed: 1,
+ * });
+ * const { a, b } = await source.next(); // a: the left halves, b: the right ones
+ * console.log(a.length === b.length);
+ * source.close();
+ * ```
+ */
+export async function pairedSource(dir: string, options: SourceOptions): Promise<BatchSource> {
+  const files = await listImages(dir);
+  return new PrefetchingSource(options, files.length, files.length, (d, i) => {
+    const { file, crop } = draw(d, "AB", files, i);
+    return [
+      { file, decode: { half: "left" }, crop },
+      { file, decode: { half: "right" }, crop },
+    ];
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Seeded randomness. Every random choice has a key, so that it can be
+// recomputed anywhere (another batch, a resumed run) without replaying a
+// stream of draws.
+
+// FNV-1a over the key, then murmur3's finaliser to spread the bits.
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+// mulberry32: uniform floats in [0, 1).
+function rng(key: string): () => number {
+  let a = hashKey(key);
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Draws: which file, crop and flip the i-th image of a domain gets.
+
+interface Crop {
+  x: number;
+  y: number;
+  flip: boolean;
+}
+
+interface DrawContext {
+  seed: number;
+  size: number;
+  loadSize: number;
+  flip: boolean;
+  permutations: PermutationCache;
+}
+
+function draw(
+  d: DrawContext,
+  domain: string,
+  files: string[],
+  i: number,
+): { file: string; crop: Crop } {
+  const n = files.length;
+  const order = d.permutations.get(`${d.seed}/${domain}/order/${Math.floor(i / n)}`, n);
+  const r = rng(`${d.seed}/${domain}/draw/${i}`);
+  const slack = d.loadSize - d.size + 1;
+  const x = Math.floor(r() * slack), y = Math.floor(r() * slack);
+  // Drawn even when flipping is off, so turning it off leaves the crops alone.
+  const flip = r() < 0.5 && d.flip;
+  return { file: files[order[i % n]], crop: { x, y, flip } };
+}
+
+// The permutations of the last few (domain, epoch) keys: a batch needs one or
+// two per domain, and recomputing an O(n) shuffle for every draw would cost
+// O(n) per image.
+class PermutationCache {
+  #entries = new Map<string, Uint32Array>();
+
+  get(key: string, n: number): Uint32Array {
+    let p = this.#entries.get(key);
+    if (p === undefined) {
+      p = shuffled(key, n);
+      this.#entries.set(key, p);
+      if (this.#entries.size > 4) {
+        this.#entries.delete(this.#entries.keys().next().value as string);
+      }
+    }
+    return p;
+  }
+}
+
+// Fisher-Yates shuffle of 0..n-1 seeded by `key`.
+function shuffled(key: string, n: number): Uint32Array {
+  const p = new Uint32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  const r = rng(key);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+// ---------------------------------------------------------------------------
+// Batches.
+
+// What one row of the batch needs for A and for B.
+interface Job {
+  file: string;
+  decode: Pick<DecodeOptions, "half">;
+  crop: Crop;
+}
+
+type Planner = (d: DrawContext, i: number) => [Job, Job];
+
+function checkInteger(name: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+  }
+}
+
+// Byte to [-1, 1], as a table: one lookup a channel in the copy loop.
+const SCALE = Float32Array.from({ length: 256 }, (_, x) => x / 127.5 - 1);
+
+// Copies the crop of a decoded image into row `row` of an NHWC batch, scaled.
+function place(out: Float32Array, row: number, size: number, img: DecodedImage, c: Crop): void {
+  const src = img.data, w = img.width;
+  let o = row * size * size * 3;
+  for (let y = 0; y < size; y++) {
+    const line = (c.y + y) * w;
+    for (let x = 0; x < size; x++) {
+      const s = (line + c.x + (c.flip ? size - 1 - x : x)) * 3;
+      out[o++] = SCALE[src[s]];
+      out[o++] = SCALE[src[s + 1]];
+      out[o++] = SCALE[src[s + 2]];
+    }
+  }
+}
+
+class PrefetchingSource implements BatchSource {
+  readonly imagesA: number;
+  readonly imagesB: number;
+  readonly batchesPerEpoch: number;
+  readonly #batchSize: number;
+  readonly #prefetch: number;
+  readonly #decode: ImageDecoder;
+  readonly #draws: DrawContext;
+  readonly #plan: Planner;
+  // Batches started and not yet taken, oldest first.
+  readonly #queue: Promise<HostBatch>[] = [];
+  #nextIndex: number;
+  #closed = false;
+
+  constructor(options: SourceOptions, imagesA: number, imagesB: number, plan: Planner) {
+    const { batchSize, size, seed } = options;
+    const loadSize = options.loadSize ?? size;
+    checkInteger("batchSize", batchSize, 1);
+    checkInteger("size", size, 1);
+    checkInteger("loadSize", loadSize, size);
+    checkInteger("prefetch", options.prefetch ?? 3, 0);
+    checkInteger("startBatch", options.startBatch ?? 0, 0);
+    if (!Number.isFinite(seed)) throw new RangeError(`seed must be a finite number, got ${seed}`);
+    this.imagesA = imagesA;
+    this.imagesB = imagesB;
+    this.batchesPerEpoch = Math.ceil(Math.max(imagesA, imagesB) / batchSize);
+    this.#batchSize = batchSize;
+    this.#prefetch = options.prefetch ?? 3;
+    this.#decode = options.decode ?? decodeImage;
+    this.#draws = {
+      seed,
+      size,
+      loadSize,
+      flip: options.flip ?? true,
+      permutations: new PermutationCache(),
+    };
+    this.#plan = plan;
+    this.#nextIndex = options.startBatch ?? 0;
+    // Start at once: the first batches decode while the trainer builds its models.
+    this.#fill(this.#prefetch);
+  }
+
+  get inFlight(): number {
+    return this.#queue.length;
+  }
+
+  next(): Promise<HostBatch> {
+    if (this.#closed) return Promise.reject(new Error("next() on a closed batch source"));
+    this.#fill(Math.max(1, this.#prefetch));
+    const batch = this.#queue.shift() as Promise<HostBatch>;
+    this.#fill(this.#prefetch);
+    return batch;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#queue.length = 0;
+  }
+
+  #fill(target: number): void {
+    while (this.#queue.length < target) {
+      const batch = this.#produce(this.#nextIndex++);
+      // A prefetched batch may fail before anyone awaits it, or never be
+      // awaited after close(): mark it handled so that is no unhandled
+      // rejection. next() still hands the rejecting promise to the consumer.
+      batch.catch(() => {});
+      this.#queue.push(batch);
+    }
+  }
+
+  async #produce(index: number): Promise<HostBatch> {
+    const n = this.#batchSize, { size, loadSize } = this.#draws;
+    const a = new Float32Array(n * size * size * 3);
+    const b = new Float32Array(n * size * size * 3);
+    const rows: Promise<void>[] = [];
+    for (let j = 0; j < n; j++) {
+      const jobs = this.#plan(this.#draws, index * n + j);
+      jobs.forEach((job, side) => {
+        rows.push(
+          this.#decode(job.file, { size, loadSize, ...job.decode }).then((img) => {
+            if (
+              img.width !== loadSize || img.height !== loadSize ||
+              img.data.length < 3 * loadSize ** 2
+            ) {
+              throw new DataError(
+                `Decoding "${job.file}" gave ${img.width}x${img.height} pixels, not ${loadSize}x${loadSize}`,
+                job.file,
+              );
+            }
+            place(side === 0 ? a : b, j, size, img, job.crop);
+          }),
+        );
+      });
+    }
+    // The whole batch or its first error; the other decodes run on unawaited.
+    await Promise.all(rows);
+    return {
+      a,
+      b,
+      shape: [n, size, size, 3],
+      index,
+      epoch: Math.floor(index * n / Math.max(this.imagesA, this.imagesB)),
+    };
+  }
+}

@@ -1,0 +1,48 @@
+// Command-line parsing shared by the scripts: flags to typed values, with
+// errors that name the flag.
+import { parseArgs } from "node:util";
+import { OptionError } from "../pipeline/options.ts";
+
+/** How a flag's value is read. */
+export type FlagKind = "string" | "number" | "boolean";
+
+/**
+ * Parses `args` against `flags` (camelCase name -> kind); `--kebab-case` on the
+ * command line. Unknown flags and unparsable numbers throw an OptionError.
+ */
+export function parseFlags(
+  args: string[],
+  flags: Record<string, FlagKind>,
+): { values: Record<string, string | number | boolean | undefined>; positionals: string[] } {
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+  const options: Record<string, { type: "string" | "boolean" }> = {};
+  for (const [key, kind] of Object.entries(flags)) {
+    options[kebab(key)] = { type: kind === "boolean" ? "boolean" : "string" };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: true,
+      allowNegative: true,
+    });
+  } catch (e) {
+    const m = /'(-[^']+)'/.exec((e as Error).message);
+    throw new OptionError(m?.[1] ?? "arguments", `${(e as Error).message}; see --help`);
+  }
+  const values: Record<string, string | number | boolean | undefined> = {};
+  for (const [key, kind] of Object.entries(flags)) {
+    const raw = parsed.values[kebab(key)];
+    if (raw === undefined) continue;
+    if (kind === "number") {
+      const n = Number(raw);
+      if (raw === "" || !Number.isFinite(n)) {
+        throw new OptionError(`--${kebab(key)}`, `expected a number, got "${raw}"`);
+      }
+      values[key] = n;
+    } else values[key] = raw as string | boolean;
+  }
+  return { values, positionals: parsed.positionals };
+}

@@ -1,0 +1,423 @@
+/**
+ * Learning benchmark: DiscoGAN translating plain Hershey letters (domain A,
+ * `futural`) into script letters (domain B, `scripts`) from unpaired data, then
+ * judged on held-out renders.
+ *
+ *   deno run -A scripts/eval_glyphs.ts [--iterations 1000] [--ngf 8] [--ndf 8]
+ *     [--batch-size 8] [--seed 0] [--backend wasm] [--out runs/eval_glyphs]
+ *
+ * Training set: `--train-per-char` augmented renders (seeded shift, scale,
+ * stroke width) of every letter in each domain, drawn in independent shuffles
+ * (unpaired). Held-out set: `--heldout-per-char` A renders per letter with
+ * augmentation keys never used in training. Each G_AB output (dropout off) is
+ * classified by the nearest clean B template: the largest normalised
+ * correlation (Pearson r of the ink maps, 1 - grey) over integer shifts of up
+ * to `--match-shift` pixels. Reported: top-1 accuracy, mean pixel L1 (in [0, 1]
+ * grey levels, per channel) to the clean script render of the same letter,
+ * the same numbers for the untrained generator and for the identity map, and
+ * the classifier's ceiling (held-out augmented real B renders).
+ *
+ * Writes `report.json` and `grid.png` (rows: letters; per held-out render:
+ * A | G_AB(A) | nearest template, the template framed red when wrong) to --out.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import sharp from "sharp";
+import { tf } from "../ops/tf.ts";
+import { type BackendName, useBackend } from "../ops/backend.ts";
+import { createDiscoGan, type GeneratorKind } from "../models/discogan.ts";
+import type { Network } from "../models/network.ts";
+import {
+  createTrainingState,
+  discoGanIteration,
+  type IterationLosses,
+  type LossOptions,
+} from "../pipeline/iteration.ts";
+import {
+  GLYPH_SIZE,
+  type GlyphImage,
+  glyphScale,
+  glyphTemplates,
+  LOWERCASE,
+  PLAIN_FONT,
+  renderGlyphSet,
+  SCRIPT_FONT,
+  seededRandom,
+  toSignedUnit,
+} from "../pipeline/glyph_dataset.ts";
+import type { DistanceName, GanLossName } from "../ops/losses.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    iterations: { type: "string", default: "1000" },
+    ngf: { type: "string", default: "8" },
+    ndf: { type: "string", default: "8" },
+    "batch-size": { type: "string", default: "8" },
+    seed: { type: "string", default: "0" },
+    backend: { type: "string", default: "wasm" },
+    out: { type: "string", default: "runs/eval_glyphs" },
+    generator: { type: "string", default: "unet" },
+    "gan-loss": { type: "string", default: "lsgan" },
+    "cycle-loss": { type: "string", default: "l1" },
+    "lambda-cycle": { type: "string", default: "10" },
+    lr: { type: "string", default: "0.0002" },
+    dropout: { type: "string", default: "true" },
+    chars: { type: "string", default: LOWERCASE },
+    "font-a": { type: "string", default: PLAIN_FONT },
+    "font-b": { type: "string", default: SCRIPT_FONT },
+    "train-per-char": { type: "string", default: "32" },
+    "heldout-per-char": { type: "string", default: "4" },
+    "match-shift": { type: "string", default: "3" },
+    "eval-every": { type: "string", default: "0" },
+    "log-every": { type: "string", default: "50" },
+  },
+});
+
+const int = (name: keyof typeof flags): number => {
+  const v = Number(flags[name]);
+  if (!Number.isFinite(v)) throw new Error(`--${name}: not a number: ${flags[name]}`);
+  return v;
+};
+const iterations = int("iterations");
+const ngf = int("ngf"), ndf = int("ndf"), batchSize = int("batch-size");
+const seed = int("seed");
+const chars = String(flags.chars);
+const fontA = String(flags["font-a"]), fontB = String(flags["font-b"]);
+const trainPerChar = int("train-per-char"), heldoutPerChar = int("heldout-per-char");
+const matchShift = int("match-shift");
+const evalEvery = int("eval-every") || Math.max(1, Math.round(iterations / 10));
+const logEvery = int("log-every");
+const outDir = String(flags.out);
+const losses: Partial<LossOptions> = {
+  ganLoss: flags["gan-loss"] as GanLossName,
+  cycleLoss: flags["cycle-loss"] as DistanceName,
+  lambdaCycle: int("lambda-cycle"),
+};
+const lr = int("lr");
+const dropout = flags.dropout !== "false";
+const S = GLYPH_SIZE;
+
+const backend = await useBackend(flags.backend as BackendName);
+
+// ---------------------------------------------------------------- data
+const t0 = performance.now();
+const unitScale = glyphScale([fontA, fontB], chars, S);
+const render = (font: string, count: number, salt: string) =>
+  renderGlyphSet({ font, chars, count, salt, seed, size: S, unitScale });
+const [trainA, trainB, heldA, heldB] = await Promise.all([
+  render(fontA, trainPerChar, "train"),
+  render(fontB, trainPerChar, "train"),
+  render(fontA, heldoutPerChar, "heldout"),
+  render(fontB, heldoutPerChar, "heldout"),
+]);
+const templates = await glyphTemplates(fontB, chars, S, unitScale);
+const templateList = [...templates.values()];
+const renderSeconds = (performance.now() - t0) / 1000;
+
+const toTensor = (images: readonly GlyphImage[]): tf.Tensor4D =>
+  tf.tensor4d(toSignedUnit(images), [images.length, S, S, 3]);
+const trainATensor = toTensor(trainA), trainBTensor = toTensor(trainB);
+const heldATensor = toTensor(heldA);
+
+// ---------------------------------------------------------------- metric
+/** Ink map (1 - grey, grey in [0, 1]) of RGB values in [0, 1]. */
+function inkOf(rgb: Float32Array | Uint8Array, scale: number): Float32Array {
+  const out = new Float32Array(rgb.length / 3);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = 1 - (rgb[3 * i] + rgb[3 * i + 1] + rgb[3 * i + 2]) * scale / 3;
+  }
+  return out;
+}
+
+interface Prepared {
+  ink: Float32Array;
+  sum: number;
+  sumSq: number;
+}
+
+function prepare(ink: Float32Array): Prepared {
+  let sum = 0, sumSq = 0;
+  for (const v of ink) {
+    sum += v;
+    sumSq += v * v;
+  }
+  return { ink, sum, sumSq };
+}
+
+/** Pearson r of `a` shifted by (dx, dy) (zero filled) with `b`. */
+function correlation(a: Prepared, b: Prepared, dx: number, dy: number): number {
+  const n = S * S;
+  let sa = 0, saa = 0, sab = 0;
+  const y0 = Math.max(0, dy), y1 = Math.min(S, S + dy);
+  const x0 = Math.max(0, dx), x1 = Math.min(S, S + dx);
+  for (let y = y0; y < y1; y++) {
+    const rowA = (y - dy) * S - dx, rowB = y * S;
+    for (let x = x0; x < x1; x++) {
+      const va = a.ink[rowA + x];
+      sa += va;
+      saa += va * va;
+      sab += va * b.ink[rowB + x];
+    }
+  }
+  const cov = sab - (sa * b.sum) / n;
+  const varA = saa - (sa * sa) / n, varB = b.sumSq - (b.sum * b.sum) / n;
+  return varA <= 1e-9 || varB <= 1e-9 ? -1 : cov / Math.sqrt(varA * varB);
+}
+
+const preparedTemplates = templateList.map((t) => ({
+  char: t.char,
+  ...prepare(inkOf(t.pixels, 1 / 255)),
+  signed: toSignedUnit([t]),
+}));
+
+interface Judged {
+  /** Fraction classified as their own letter. */
+  accuracy: number;
+  /** Mean |x - clean B render of the same letter|, grey levels in [0, 1]. */
+  l1: number;
+  /** Predicted letter of each image. */
+  predicted: string[];
+}
+
+/** Classifies images (NHWC, [-1, 1], flat) against the B templates. */
+function judge(images: Float32Array, truth: readonly string[]): Judged {
+  const px = S * S * 3;
+  let correct = 0, l1 = 0;
+  const predicted: string[] = [];
+  for (let i = 0; i < truth.length; i++) {
+    const x = images.subarray(i * px, (i + 1) * px);
+    const unit = x.map((v) => (v + 1) / 2);
+    const a = prepare(inkOf(unit, 1));
+    let best = -Infinity, bestChar = "";
+    for (const t of preparedTemplates) {
+      for (let dy = -matchShift; dy <= matchShift; dy++) {
+        for (let dx = -matchShift; dx <= matchShift; dx++) {
+          const r = correlation(a, t, dx, dy);
+          if (r > best) [best, bestChar] = [r, t.char];
+        }
+      }
+    }
+    predicted.push(bestChar);
+    if (bestChar === truth[i]) correct++;
+    const target = preparedTemplates.find((t) => t.char === truth[i])!.signed;
+    let d = 0;
+    for (let k = 0; k < px; k++) d += Math.abs(x[k] - target[k]);
+    l1 += d / px / 2; // [-1, 1] distance to [0, 1] grey levels
+  }
+  return { accuracy: correct / truth.length, l1: l1 / truth.length, predicted };
+}
+
+const heldTruth = heldA.map((g) => g.char);
+
+async function translateHeldOut(g: Network): Promise<Float32Array> {
+  const out: Float32Array[] = [];
+  for (let i = 0; i < heldA.length; i += 32) {
+    const n = Math.min(32, heldA.length - i);
+    const y = tf.tidy(() =>
+      g.apply(tf.slice(heldATensor, [i, 0, 0, 0], [n, S, S, 3]) as tf.Tensor4D, {
+        training: false,
+      })
+    );
+    out.push((await y.data()) as Float32Array);
+    y.dispose();
+  }
+  const all = new Float32Array(out.reduce((s, a) => s + a.length, 0));
+  let o = 0;
+  for (const a of out) {
+    all.set(a, o);
+    o += a.length;
+  }
+  return all;
+}
+
+// ---------------------------------------------------------------- baselines
+const models = createDiscoGan({
+  ngf,
+  ndf,
+  seed,
+  generator: flags.generator as GeneratorKind,
+});
+const state = createTrainingState(models, { losses, adam: { lr }, seed, dropout });
+
+const ceiling = judge(toSignedUnit(heldB), heldB.map((g) => g.char));
+const identity = judge(toSignedUnit(heldA), heldTruth);
+const untrained = judge(await translateHeldOut(models.gAB), heldTruth);
+console.log(
+  `rendered ${trainA.length}+${trainB.length} training and ${heldA.length} held-out glyphs ` +
+    `in ${renderSeconds.toFixed(1)} s; backend ${backend}`,
+);
+console.log(
+  `baselines: identity ${pct(identity.accuracy)}, untrained G_AB ${pct(untrained.accuracy)}, ` +
+    `classifier ceiling (real held-out B) ${pct(ceiling.accuracy)}`,
+);
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+// ---------------------------------------------------------------- training
+/** Endless seeded shuffles of 0..n-1, `batch` indices at a time. */
+function sampler(n: number, rngSeed: number): () => number[] {
+  const random = seededRandom(rngSeed);
+  let order: number[] = [], pos = n;
+  return () => {
+    const out: number[] = [];
+    while (out.length < batchSize) {
+      if (pos >= n) {
+        order = [...Array(n).keys()];
+        for (let i = n - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1));
+          [order[i], order[j]] = [order[j], order[i]];
+        }
+        pos = 0;
+      }
+      out.push(order[pos++]);
+    }
+    return out;
+  };
+}
+const nextA = sampler(trainA.length, seed * 2 + 1);
+const nextB = sampler(trainB.length, seed * 2 + 2);
+
+const history: ({ iteration: number } & IterationLosses)[] = [];
+const curve: { iteration: number; accuracy: number; l1: number }[] = [];
+let trainSeconds = 0;
+const tTrain = performance.now();
+for (let it = 1; it <= iterations; it++) {
+  const tIt = performance.now();
+  const ia = tf.tensor1d(nextA(), "int32"), ib = tf.tensor1d(nextB(), "int32");
+  const realA = tf.gather(trainATensor, ia) as tf.Tensor4D;
+  const realB = tf.gather(trainBTensor, ib) as tf.Tensor4D;
+  const l = await discoGanIteration(state, { realA, realB });
+  tf.dispose([ia, ib, realA, realB]);
+  trainSeconds += (performance.now() - tIt) / 1000;
+  if (it % logEvery === 0 || it === iterations) {
+    history.push({ iteration: it, ...l });
+    console.log(
+      `it ${it}/${iterations}  d ${l.d.toFixed(3)}  g_gan ${l.g_gan.toFixed(3)}  ` +
+        `g_cycle ${l.g_cycle.toFixed(4)}  ${(trainSeconds / it).toFixed(2)} s/it`,
+    );
+  }
+  if (it % evalEvery === 0 && it !== iterations) {
+    const j = judge(await translateHeldOut(models.gAB), heldTruth);
+    curve.push({ iteration: it, accuracy: j.accuracy, l1: j.l1 });
+    console.log(`  held-out accuracy ${pct(j.accuracy)}, L1 ${j.l1.toFixed(4)}`);
+  }
+}
+const wallTrain = (performance.now() - tTrain) / 1000;
+
+// ---------------------------------------------------------------- evaluation
+const outputs = await translateHeldOut(models.gAB);
+const final = judge(outputs, heldTruth);
+curve.push({ iteration: iterations, accuracy: final.accuracy, l1: final.l1 });
+const wall = (performance.now() - t0) / 1000;
+
+const perChar: Record<string, string> = {};
+heldTruth.forEach((c, i) => perChar[c] = (perChar[c] ?? "") + final.predicted[i]);
+
+await Deno.mkdir(outDir, { recursive: true });
+const settings = {
+  backend,
+  iterations,
+  ngf,
+  ndf,
+  batchSize,
+  seed,
+  generator: flags.generator,
+  losses: state.losses,
+  lr,
+  dropout,
+  chars,
+  fontA,
+  fontB,
+  trainPerChar,
+  heldoutPerChar,
+  unitScale,
+  metric: `nearest clean ${fontB} template by Pearson correlation of ink maps, ` +
+    `best over integer shifts up to ±${matchShift} px; L1 in [0,1] grey levels`,
+};
+const report = {
+  settings,
+  result: { accuracy: final.accuracy, l1: final.l1, perChar },
+  baselines: {
+    identity: { accuracy: identity.accuracy, l1: identity.l1 },
+    untrained: { accuracy: untrained.accuracy, l1: untrained.l1 },
+    classifierCeiling: { accuracy: ceiling.accuracy, l1: ceiling.l1 },
+  },
+  timing: {
+    wallSeconds: wall,
+    renderSeconds,
+    trainWallSeconds: wallTrain,
+    secondsPerIteration: trainSeconds / Math.max(1, iterations),
+  },
+  curve,
+  history,
+};
+await Deno.writeTextFile(join(outDir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+await writeGrid(join(outDir, "grid.png"), outputs, final.predicted);
+
+console.log(`\nresults (${heldA.length} held-out ${fontA} glyphs, ${chars.length} letters)`);
+console.table({
+  "trained G_AB": { "top-1 accuracy": pct(final.accuracy), "L1 to true B": final.l1.toFixed(4) },
+  "untrained G_AB": {
+    "top-1 accuracy": pct(untrained.accuracy),
+    "L1 to true B": untrained.l1.toFixed(4),
+  },
+  "identity (A as is)": {
+    "top-1 accuracy": pct(identity.accuracy),
+    "L1 to true B": identity.l1.toFixed(4),
+  },
+  "real B (ceiling)": {
+    "top-1 accuracy": pct(ceiling.accuracy),
+    "L1 to true B": ceiling.l1.toFixed(4),
+  },
+});
+console.log(
+  `wall ${wall.toFixed(0)} s (training ${wallTrain.toFixed(0)} s), ` +
+    `${(trainSeconds / Math.max(1, iterations)).toFixed(3)} s/iteration; ` +
+    `ngf ${ngf} ndf ${ndf} batch ${batchSize} ${losses.ganLoss}/${losses.cycleLoss} ` +
+    `lambda ${losses.lambdaCycle} lr ${lr}; report in ${outDir}`,
+);
+
+/** Rows: letters; per held-out render: A | G_AB(A) | nearest template (red frame if wrong). */
+async function writeGrid(path: string, fakes: Float32Array, predicted: string[]): Promise<void> {
+  const gap = 6, triple = 3 * S + gap;
+  const rows = chars.length, cols = heldoutPerChar;
+  const width = cols * triple - gap, height = rows * (S + 2) - 2;
+  const img = new Uint8Array(width * height * 3).fill(160);
+  const put = (tile: ArrayLike<number>, toByte: (v: number) => number, x0: number, y0: number) => {
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        for (let c = 0; c < 3; c++) {
+          img[((y0 + y) * width + x0 + x) * 3 + c] = toByte(tile[(y * S + x) * 3 + c]);
+        }
+      }
+    }
+  };
+  const frame = (x0: number, y0: number) => {
+    for (let y = 0; y < S; y++) {
+      for (let x = 0; x < S; x++) {
+        if (x < 2 || y < 2 || x >= S - 2 || y >= S - 2) {
+          img.set([220, 0, 0], ((y0 + y) * width + x0 + x) * 3);
+        }
+      }
+    }
+  };
+  const px = S * S * 3;
+  heldA.forEach((g, i) => {
+    const row = chars.indexOf(g.char), col = i % cols;
+    const x0 = col * triple, y0 = row * (S + 2);
+    put(g.pixels, (v) => v, x0, y0);
+    put(
+      fakes.subarray(i * px, (i + 1) * px),
+      (v) => Math.round(Math.min(1, Math.max(0, (v + 1) / 2)) * 255),
+      x0 + S,
+      y0,
+    );
+    put(templates.get(predicted[i])!.pixels, (v) => v, x0 + 2 * S, y0);
+    if (predicted[i] !== g.char) frame(x0 + 2 * S, y0);
+  });
+  await sharp(img, { raw: { width, height, channels: 3 } }).png().toFile(path);
+}
