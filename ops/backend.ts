@@ -55,6 +55,8 @@ async function requestAdapter(): Promise<GpuAdapterLike | null> {
   })
     ?.gpu;
   if (!gpu) return null;
+  // libwayland, loaded with the Vulkan drivers, complains on stderr without it.
+  if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
   try {
     return (await gpu.requestAdapter({
       powerPreference: "high-performance",

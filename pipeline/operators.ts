@@ -3,7 +3,8 @@
  * time, the loss stream out to sinks.
  * @module
  */
-import { concatMap, type Observable, type OperatorFunction } from "rxjs";
+import { concatMap } from "rxjs";
+import type { Observable, OperatorFunction } from "./rx.ts";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import type { BatchSource, HostBatch } from "./batch_source.ts";
 import {
@@ -119,11 +120,19 @@ export interface JudgedBatch extends TensorBatch {
   discriminator: DiscriminatorLosses;
   /** When the discriminator step began. */
   started: number;
+  /** Lets the next discriminator step start; called by the generator step. */
+  release: () => void;
 }
+
+// Two concatMaps in a row each run one item at a time, but not one *iteration*
+// at a time: fed eagerly, the discriminator step of batch k+1 would run during
+// the generator step of batch k. The discriminator step waits for this.
+const iterationDone = new WeakMap<TrainingState, Promise<void>>();
 
 /**
  * The discriminator step as its own operator: translate (no gradients), then
- * {@link discriminatorStep}. Follow it with {@link generatorSteps}; the pair
+ * {@link discriminatorStep}. Follow it with {@link generatorSteps} on the same
+ * state (each discriminator step waits for the previous generator step); the pair
  * computes exactly what {@link discoGanSteps} does (the dropout masks depend
  * only on seed and iteration) at the cost of running the generators twice.
  *
@@ -142,6 +151,9 @@ export function discriminatorSteps(
   state: TrainingState,
 ): OperatorFunction<TensorBatch, JudgedBatch> {
   return concatMap(async (batch) => {
+    await iterationDone.get(state);
+    let release = () => {};
+    iterationDone.set(state, new Promise((resolve) => (release = resolve)));
     const started = performance.now();
     const fakes = tf.tidy(() => {
       const t = translate(state, batch, state.dropout);
@@ -149,7 +161,7 @@ export function discriminatorSteps(
     });
     const discriminator = await discriminatorStep(state, batch, fakes);
     tf.dispose([fakes.fakeA, fakes.fakeB]);
-    return { ...batch, discriminator, started };
+    return { ...batch, discriminator, started, release };
   });
 }
 
@@ -157,10 +169,14 @@ export function discriminatorSteps(
 export function generatorSteps(
   state: TrainingState,
 ): OperatorFunction<JudgedBatch, IterationRecord> {
-  return concatMap(async (batch) => {
-    const g = await generatorStep(state, batch);
-    state.iteration++;
-    return record(state, batch, { ...batch.discriminator, ...g }, batch.started);
+  return concatMap(async ({ release, ...batch }) => {
+    try {
+      const g = await generatorStep(state, batch);
+      state.iteration++;
+      return record(state, batch, { ...batch.discriminator, ...g }, batch.started);
+    } finally {
+      release();
+    }
   });
 }
 

@@ -97,9 +97,12 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = {
 
 /** A bad option value; the message names the option (as on the command line) and what works. */
 export class OptionError extends Error {
-  /** @param option the option's command-line name, e.g. "--batch-size" */
-  constructor(readonly option: string, problem: string) {
+  /** The option's command-line name, e.g. "--batch-size". */
+  readonly option: string;
+  /** Builds the error for `option` with the `problem` described. */
+  constructor(option: string, problem: string) {
     super(`${option}: ${problem}`);
+    this.option = option;
     this.name = "OptionError";
   }
 }

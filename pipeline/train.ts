@@ -119,7 +119,6 @@ export async function train(
     [samplesA, samplesB] = [data.testA, data.testB];
   }
   const backend = await useBackend(o.backend);
-  if (!hooks.resume) run = await createRunDir(o.runDir, o);
 
   const models = createDiscoGan({
     imageSize: o.imageSize,
@@ -142,9 +141,8 @@ export async function train(
     },
   });
   let startBatch = 0;
-  const checkpoints = await listCheckpoints(run!.checkpoints);
   if (hooks.resume) {
-    const latest = checkpoints.at(-1);
+    const latest = (await listCheckpoints(run!.checkpoints)).at(-1);
     if (latest) {
       startBatch = (await loadCheckpoint(latest, state)).nextBatch;
       log(`resuming ${run!.root} from ${latest}`);
@@ -164,6 +162,13 @@ export async function train(
     ? await pairedSource(o.paired, sourceOptions)
     : await unpairedSource(o.dataA as string, o.dataB as string, sourceOptions);
   const total = o.iterations ?? (o.epochs as number) * source.batchesPerEpoch;
+  // Only now, with the data found and readable, is anything written.
+  if (!hooks.resume) {
+    run = await createRunDir(o.runDir, o).catch((e) => {
+      source.close();
+      throw e;
+    });
+  }
   const realA = await sampleImages(samplesA, o.imageSize, o.paired ? "left" : undefined);
   const realB = await sampleImages(samplesB, o.imageSize, o.paired ? "right" : undefined);
 
@@ -203,9 +208,10 @@ export async function train(
     throw e;
   } finally {
     source.close();
-    tf.dispose([realA, realB]);
   }
+  // Closing writes the last sample grid and checkpoint: the sample images are still needed.
   for (const sink of sinks) await sink.close?.(last);
+  tf.dispose([realA, realB]);
   return { runDir: run!.root, options: o, state, last, totalIterations: total };
 }
 

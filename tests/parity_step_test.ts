@@ -11,6 +11,9 @@ import {
   fixture,
   fixtureBatch,
   fixtureModels,
+  isInstanceNormCancelledBias,
+  maxAbs,
+  maxAbsDiff,
   tensor,
 } from "./fixtures.ts";
 
@@ -35,6 +38,13 @@ async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
     dropout: false,
     losses: { paired, lambdaPixelwise: 1 },
   });
+  // The discriminator step's gradients, as handed to Adam.
+  const dGrads = new Map<string, tf.Tensor>();
+  const update = state.dOptimizer.update.bind(state.dOptimizer);
+  state.dOptimizer.update = (grads) => {
+    for (const [k, g] of grads) dGrads.set(k, tf.keep(g.clone()));
+    update(grads);
+  };
   const losses = await discoGanIteration(state, await fixtureBatch());
   const stored = (await fixture(file)).tensors;
   const expected = [
@@ -55,6 +65,17 @@ async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
     );
   }
   const failures: string[] = [];
+  let largest = 0;
+  for (const g of dGrads.values()) largest = Math.max(largest, await maxAbs(g));
+  for (const [key, g] of dGrads) {
+    if (isInstanceNormCancelledBias(key.slice(4))) {
+      if ((await maxAbs(g)) > 1e-5 * largest) failures.push(`grad_d.${key}: cancelled bias not ~0`);
+      continue;
+    }
+    const ref = await tensor(file, `grad_d.${key}`, "param");
+    const diff = await maxAbsDiff(g, ref);
+    if (diff > 1e-4 * (await maxAbs(ref))) failures.push(`grad_d.${key}: max |diff| ${diff}`);
+  }
   for (const role of ROLES) {
     for (const [name, v] of nets[role].params) {
       const key = `${role}.${name}`;
@@ -75,7 +96,7 @@ async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
     `${file}: updated weights differ from PyTorch`,
   );
   assert.equal(state.iteration, 1);
-  tf.dispose([...init.values()]);
+  tf.dispose([...init.values(), ...dGrads.values()]);
   tf.disposeVariables();
 }
 

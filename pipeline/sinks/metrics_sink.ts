@@ -2,6 +2,7 @@
  * The run's `metrics.jsonl`: one JSON line per iteration.
  * @module
  */
+import { dirname } from "node:path";
 import { writeFileAtomic } from "../../ops/atomic_write.ts";
 import type { IterationRecord, Sink } from "../record.ts";
 
@@ -65,6 +66,7 @@ export async function readMetrics(path: string, upTo = Infinity): Promise<Metric
  * ```
  */
 export async function metricsSink(path: string, resumeFrom: number): Promise<Sink> {
+  await Deno.mkdir(dirname(path), { recursive: true });
   const kept = await readMetrics(path, resumeFrom);
   await writeFileAtomic(path, kept.map((l) => JSON.stringify(l) + "\n").join(""));
   const file = await Deno.open(path, { append: true, create: true });

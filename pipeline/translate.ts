@@ -1,0 +1,106 @@
+/**
+ * Applying a trained generator to image files: `deno task translate`.
+ * @module
+ */
+import { basename, extname, join } from "node:path";
+import sharp from "sharp";
+import { tf } from "../ops/tf.ts";
+import { writeFileAtomic } from "../ops/atomic_write.ts";
+import { createDiscoGan, type DiscoGanModels } from "../models/discogan.ts";
+import { loadStateDict } from "../models/weights.ts";
+import { readSafetensors } from "../ops/safetensors.ts";
+import { listCheckpoints } from "./checkpoint.ts";
+import { DataError, decodeImage, listImages } from "./image_folder.ts";
+import { readRunOptions } from "./run_dir.ts";
+import { toBytes } from "./sinks/sample_sink.ts";
+
+/** Which generator to apply: G_AB (A to B) or G_BA. */
+export type Direction = "ab" | "ba";
+
+/**
+ * Finds the checkpoint folder and run directory for `path`, which may be a
+ * run directory (its newest checkpoint) or a checkpoint folder inside one.
+ */
+export async function resolveCheckpoint(
+  path: string,
+): Promise<{ checkpoint: string; runDir: string }> {
+  const asRun = await listCheckpoints(join(path, "checkpoints"));
+  if (asRun.length) return { checkpoint: asRun.at(-1) as string, runDir: path };
+  const isCheckpoint = await Deno.stat(join(path, "state.json")).then(() => true, () => false);
+  if (isCheckpoint) return { checkpoint: path, runDir: join(path, "..", "..") };
+  throw new Error(
+    `${path} is neither a run directory with checkpoints nor a checkpoint folder ` +
+      `(checkpoints/iter_NNNNNNN): pass --checkpoint pointing at one`,
+  );
+}
+
+/**
+ * Translates image files (or every image in folders) with a checkpoint's G_AB
+ * or G_BA and writes `<name>.png` files into `outDir`. Images are resized to
+ * the run's image size. Returns the files written.
+ *
+ * @example
+ * ```ts
+ * import { translateFiles } from "./translate.ts";
+ * const written = await translateFiles("runs/example", "ab", ["photos/"], "out/");
+ * ```
+ */
+export async function translateFiles(
+  checkpointPath: string,
+  direction: Direction,
+  inputs: string[],
+  outDir: string,
+  options: { batchSize?: number } = {},
+): Promise<string[]> {
+  const { checkpoint, runDir } = await resolveCheckpoint(checkpointPath);
+  const o = await readRunOptions(runDir);
+  const models: DiscoGanModels = createDiscoGan({
+    imageSize: o.imageSize,
+    generator: o.generator,
+    ngf: o.ngf,
+    ndf: o.ndf,
+    nResidualBlocks: o.nResidualBlocks,
+  });
+  const role = direction === "ab" ? "g_ab" : "g_ba";
+  const g = direction === "ab" ? models.gAB : models.gBA;
+  const file = join(checkpoint, `${role}.safetensors`);
+  loadStateDict(g, await readSafetensors(file), file);
+
+  const files: string[] = [];
+  for (const input of inputs) {
+    const info = await Deno.stat(input).catch(() => null);
+    if (!info) throw new DataError(input, `${input} does not exist: pass image files or folders`);
+    files.push(...(info.isDirectory ? await listImages(input) : [input]));
+  }
+  if (!files.length) throw new DataError(inputs.join(", "), "no images to translate");
+  await Deno.mkdir(outDir, { recursive: true });
+  const size = o.imageSize, batch = options.batchSize ?? 8, written: string[] = [];
+  const names = new Set<string>();
+  for (let i = 0; i < files.length; i += batch) {
+    const chunk = files.slice(i, i + batch);
+    const images = await Promise.all(chunk.map((f) => decodeImage(f, { size })));
+    const data = new Float32Array(chunk.length * size * size * 3);
+    images.forEach((img, k) =>
+      img.data.forEach((v, j) => data[k * size * size * 3 + j] = v / 127.5 - 1)
+    );
+    const out = tf.tidy(() => g.apply(tf.tensor4d(data, [chunk.length, size, size, 3])));
+    const bytes = await toBytes(out);
+    out.dispose();
+    for (let k = 0; k < chunk.length; k++) {
+      let name = basename(chunk[k], extname(chunk[k]));
+      while (names.has(name)) name += "_";
+      names.add(name);
+      const path = join(outDir, `${name}.png`);
+      const tile = bytes.subarray(k * size * size * 3, (k + 1) * size * size * 3);
+      await writeFileAtomic(
+        path,
+        new Uint8Array(
+          await sharp(tile, { raw: { width: size, height: size, channels: 3 } }).png().toBuffer(),
+        ),
+      );
+      written.push(path);
+    }
+  }
+  for (const v of Object.values(models)) for (const p of v.params.values()) p.dispose();
+  return written;
+}

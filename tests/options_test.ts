@@ -1,0 +1,117 @@
+// Options are checked before any work, and errors name the option.
+import assert from "node:assert/strict";
+import { OptionError, resolveTrainOptions, type TrainOptions } from "../pipeline/options.ts";
+
+const script = (name: string) => new URL(`../scripts/${name}`, import.meta.url).pathname;
+
+async function run(name: string, args: string[], cwd: string) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script(name), ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  return { code: out.code, text };
+}
+
+Deno.test("every bad option value is refused with the option's name", () => {
+  const bad: [Partial<Record<keyof TrainOptions, unknown>>, RegExp][] = [
+    [{ batchSize: 0 }, /^--batch-size: expected a whole number from 1 to 4096, got 0$/],
+    [{ batchSize: 2.5 }, /^--batch-size/],
+    [{ imageSize: 96 }, /^--image-size: .*multiples of 64/],
+    [{ loadSize: 32 }, /^--load-size: expected a whole number from 64/],
+    [{ iterations: -1 }, /^--iterations/],
+    [{ epochs: 0 }, /^--epochs/],
+    [{ lr: 0 }, /^--lr: expected a number > 0/],
+    [{ lr: Infinity }, /^--lr/],
+    [{ beta1: 1 }, /^--beta1/],
+    [{ beta2: -0.1 }, /^--beta2/],
+    [{ lambdaCycle: -1 }, /^--lambda-cycle/],
+    [{ lambdaPixelwise: NaN }, /^--lambda-pixelwise/],
+    [{ ganLoss: "wgan" }, /^--gan-loss: expected one of bce, lsgan, hinge, got "wgan"/],
+    [{ cycleLoss: "l3" }, /^--cycle-loss/],
+    [{ pixelwiseLoss: "x" }, /^--pixelwise-loss/],
+    [{ generator: "vit" }, /^--generator: expected one of unet, resnet/],
+    [{ backend: "cuda" }, /^--backend: expected one of auto, wasm, cpu, blas, webgpu, tensorflow/],
+    [{ ngf: 0 }, /^--ngf/],
+    [{ ndf: 2000 }, /^--ndf/],
+    [{ nResidualBlocks: -2 }, /^--n-residual-blocks/],
+    [{ seed: -1 }, /^--seed/],
+    [{ sampleEvery: 1.5 }, /^--sample-every/],
+    [{ checkpointEvery: -5 }, /^--checkpoint-every/],
+    [{ keepCheckpoints: 0 }, /^--keep-checkpoints/],
+    [{ prefetch: 0 }, /^--prefetch/],
+    [{ paired: "p", dataA: "a", dataB: "b" }, /^--paired: cannot be combined/],
+    [{ dataA: "a" }, /^--data-b: give both/],
+    [{ dataB: "", dataA: "a" }, /^--data-b: expected a path/],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(
+      () => resolveTrainOptions(options as Partial<TrainOptions>),
+      (e: Error) => e instanceof OptionError && message.test(e.message),
+      JSON.stringify(options),
+    );
+  }
+  const ok = resolveTrainOptions({ imageSize: 128, epochs: 3 });
+  assert.equal(ok.loadSize, 128, "load size follows the image size");
+  assert.equal(ok.iterations, undefined, "epochs given, so no default iteration count");
+});
+
+Deno.test("the CLI refuses bad values before any work, naming the option", async () => {
+  const cwd = await Deno.makeTempDir();
+  for (
+    const [args, message] of [
+      [["--batch-size", "abc"], /--batch-size: expected a number, got "abc"/],
+      [["--batch-size", "0"], /--batch-size: expected a whole number from 1 to 4096, got 0/],
+      [["--image-size", "100"], /--image-size: .*multiples of 64/],
+      [["--colour"], /--colour/],
+      [["--data-a", "nowhere"], /--data-b: give both/],
+      [["stray"], /stray: unexpected argument/],
+    ] as [string[], RegExp][]
+  ) {
+    const { code, text } = await run("train.ts", args, cwd);
+    assert.equal(code, 2, `${args.join(" ")}: ${text}`);
+    assert.match(text, message);
+  }
+  assert.deepEqual([...Deno.readDirSync(cwd)], [], "nothing was written");
+  const help = await run("train.ts", ["--help"], cwd);
+  assert.equal(help.code, 0);
+  for (
+    const flag of [
+      "--data-a",
+      "--paired",
+      "--resume",
+      "--gan-loss",
+      "--backend",
+      "--checkpoint-every",
+    ]
+  ) {
+    assert.match(help.text, new RegExp(flag));
+  }
+});
+
+Deno.test("missing data folders stop the run before training, naming the path", async () => {
+  const cwd = await Deno.makeTempDir();
+  const { code, text } = await run(
+    "train.ts",
+    ["--data-a", "nowhere", "--data-b", "nowhere2"],
+    cwd,
+  );
+  assert.equal(code, 1);
+  assert.match(text, /nowhere.*does not exist/);
+  assert.deepEqual([...Deno.readDirSync(cwd)], [], "no run directory was created");
+});
+
+Deno.test("translate refuses a missing checkpoint or direction with the option's name", async () => {
+  const cwd = await Deno.makeTempDir();
+  let r = await run("translate.ts", ["x.png"], cwd);
+  assert.equal(r.code, 2);
+  assert.match(r.text, /--checkpoint: required/);
+  r = await run("translate.ts", ["--checkpoint", cwd, "--direction", "up", "x.png"], cwd);
+  assert.equal(r.code, 2);
+  assert.match(r.text, /--direction: expected ab or ba, got "up"/);
+  r = await run("translate.ts", ["--checkpoint", cwd, "x.png"], cwd);
+  assert.equal(r.code, 1);
+  assert.match(r.text, /neither a run directory with checkpoints nor a checkpoint folder/);
+});
