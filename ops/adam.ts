@@ -3,6 +3,21 @@
  * @module
  */
 import { type Tensor, tf, type Variable } from "./tf.ts";
+import { adamUpdateInPlace } from "./blas/adam.ts";
+
+// The cpu backend keeps each tensor's values in a plain Float32Array.
+interface HostBackend {
+  data: { get(id: unknown): { values?: unknown; refCount?: number } | undefined };
+}
+
+/** The values array of a cpu-backend tensor when it alone owns it, else null. */
+function ownedValues(t: Tensor, exclusive: boolean): Float32Array | null {
+  const entry = (tf.backend() as unknown as HostBackend).data.get(t.dataId);
+  const values = entry?.values;
+  if (!(values instanceof Float32Array)) return null;
+  // Another tensor sharing the buffer (a clone, an assigned source) must not change.
+  return exclusive && entry?.refCount !== 1 ? null : values;
+}
 
 /** Adam's hyper-parameters. */
 export interface AdamOptions {
@@ -60,22 +75,33 @@ export class Adam {
   constructor(params: Map<string, Variable>, readonly options: AdamOptions) {
     this.#params = params;
     for (const [name, p] of params) {
-      this.#m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.#v.set(name, tf.variable(tf.zerosLike(p), false));
+      this.#m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.#v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
   }
 
-  /** Applies one update with gradients by parameter name; names without a gradient keep still. */
+  /**
+   * Applies one update with gradients by parameter name; names without a
+   * gradient keep still. On the cpu backend each variable is updated in place
+   * by one fused loop; elsewhere with tensor ops.
+   */
   update(grads: Map<string, Tensor>): void {
     const { lr, beta1, beta2, eps } = this.options;
     this.step++;
     const stepSize = lr / (1 - beta1 ** this.step);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    const host = tf.getBackend() === "cpu";
     for (const [name, g] of grads) {
-      const p = this.#params.get(name),
-        m = this.#m.get(name),
-        v = this.#v.get(name);
+      const p = this.#params.get(name), m = this.#m.get(name), v = this.#v.get(name);
       if (!p || !m || !v) throw new Error(`Adam: no parameter named "${name}"`);
+      if (host) {
+        const pv = ownedValues(p, true), gv = ownedValues(g, false);
+        const mv = ownedValues(m, true), vv = ownedValues(v, true);
+        if (pv && gv && mv && vv) {
+          adamUpdateInPlace(pv, gv, mv, vv, this.step, lr, beta1, beta2, eps);
+          continue;
+        }
+      }
       tf.tidy(() => {
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));

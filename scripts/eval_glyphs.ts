@@ -301,8 +301,11 @@ for (let it = 1; it <= iterations; it++) {
     );
   }
   if (it % evalEvery === 0 && it !== iterations) {
-    const j = judge(await translateHeldOut(models.gAB), heldTruth);
+    const fakes = await translateHeldOut(models.gAB);
+    const j = judge(fakes, heldTruth);
     curve.push({ iteration: it, accuracy: j.accuracy, l1: j.l1 });
+    await Deno.mkdir(outDir, { recursive: true });
+    await writeGrid(join(outDir, "grid.png"), fakes, j.predicted); // progress view
     console.log(`  held-out accuracy ${pct(j.accuracy)}, L1 ${j.l1.toFixed(4)}`);
   }
 }

@@ -1,0 +1,44 @@
+// `deno task bench` at tiny settings: one configuration, one backend, one
+// iteration; the JSON must hold the row with finite numbers.
+import assert from "node:assert/strict";
+
+Deno.test("the bench writes a JSON row with finite numbers", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/bench.json`;
+    const root = new URL("..", import.meta.url).pathname;
+    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "scripts/bench.ts",
+        ...["--configs", "64x1", "--ngf", "4", "--ndf", "4", "--iterations", "1"],
+        ...["--warmup", "0", "--backends", "wasm", "--no-torch", "--out", out],
+      ],
+      cwd: root,
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(stdout);
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    assert.match(text, /\| 64x1 +\| wasm +\|/);
+    assert.match(text, new RegExp(`results: ${out}`));
+
+    const json = JSON.parse(await Deno.readTextFile(out));
+    assert.equal(json.rows.length, 1);
+    const row = json.rows[0];
+    assert.equal(row.config, "64x1");
+    assert.equal(row.backend, "wasm");
+    assert.equal(row.status, "ok", row.message);
+    for (const key of ["secondsPerIteration", "imagesPerSecond", "peakRssBytes"]) {
+      assert.ok(Number.isFinite(row[key]) && row[key] > 0, `${key}: ${row[key]}`);
+    }
+    assert.equal(row.seconds.length, 1);
+    assert.equal(row.pytorch, null);
+    assert.equal(row.ratio, null);
+    assert.ok(json.machine.cores >= 1);
+    assert.equal(typeof json.machine.cpu, "string");
+    assert.equal(json.torch, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
