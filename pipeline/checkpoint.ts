@@ -111,10 +111,13 @@ export async function saveCheckpoint(
     // state.json last: a folder without it is never taken for a checkpoint.
     await writeFileAtomic(join(temp, "state.json"), JSON.stringify(info, null, 2) + "\n");
     await syncDir(temp);
-    // A checkpoint of the same iteration (a replay after resume) is replaced whole.
-    await Deno.remove(final, { recursive: true }).catch(() => {});
+    // A checkpoint of the same iteration (a replay after resume) is replaced
+    // whole: moved aside first, so a kill never leaves neither.
+    const aside = `${temp}.old`;
+    const replaced = await Deno.rename(final, aside).then(() => true, () => false);
     await Deno.rename(temp, final);
     await syncDir(checkpointsDir);
+    if (replaced) await Deno.remove(aside, { recursive: true });
   } catch (e) {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
     throw new Error(`cannot write checkpoint ${final}: ${(e as Error).message}`, { cause: e });
@@ -157,7 +160,7 @@ export async function pruneCheckpoints(checkpointsDir: string, keep: number): Pr
     await Deno.remove(path, { recursive: true });
   }
   for await (const e of Deno.readDir(checkpointsDir)) {
-    if (/^\.iter_\d+\.tmp-\d+$/.test(e.name)) {
+    if (/^\.iter_\d+\.tmp-\d+(\.old)?$/.test(e.name)) {
       await Deno.remove(join(checkpointsDir, e.name), { recursive: true }).catch(() => {});
     }
   }

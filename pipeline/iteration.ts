@@ -21,6 +21,11 @@ export interface LossOptions {
   lambdaCycle: number;
   /** Weight of the pixelwise term; used only when `paired`. Default 1. */
   lambdaPixelwise: number;
+  /**
+   * Weight of the identity term `|G_AB(b) - b|₁ + |G_BA(a) - a|₁` (CycleGAN's,
+   * not DiscoGAN's: it keeps colours and figure/ground from flipping). Default 0.
+   */
+  lambdaIdentity: number;
   /** Whether A and B images of a batch correspond (pix2pix layout). Default false. */
   paired: boolean;
 }
@@ -32,6 +37,7 @@ export const DEFAULT_LOSS_OPTIONS: LossOptions = {
   pixelwiseLoss: "l2",
   lambdaCycle: 10,
   lambdaPixelwise: 1,
+  lambdaIdentity: 0,
   paired: false,
 };
 
@@ -93,6 +99,8 @@ export interface GeneratorLosses {
   g_cycle: number;
   /** Pixelwise term (before lambda); paired mode only. */
   g_pixelwise?: number;
+  /** Identity term (before lambda); only when its lambda is not 0. */
+  g_identity?: number;
 }
 
 /** The losses of one iteration. */
@@ -156,7 +164,8 @@ function gradientsOf(
 }
 
 function dropoutSeed(state: TrainingState, call: number): number {
-  return ((state.seed * 1_000_003 + state.iteration) * 4 + call) % 2 ** 40;
+  // Up to 8 generator calls an iteration get distinct masks.
+  return ((state.seed * 1_000_003 + state.iteration) * 8 + call) % 2 ** 40;
 }
 
 /**
@@ -280,6 +289,15 @@ export async function generatorStep(
           mean2(pw(t.fakeA, realA), pw(t.fakeB, realB)),
         );
         total = tf.add(total, tf.mul(parts.g_pixelwise, o.lambdaPixelwise));
+      }
+      if (o.lambdaIdentity > 0) {
+        const l1 = distance("l1");
+        const same = (g: Network, x: Tensor4D, call: number) =>
+          g.apply(x, { training: state.dropout, seed: dropoutSeed(state, call) });
+        parts.g_identity = tf.keep(
+          mean2(l1(same(gBA, realA, 4), realA), l1(same(gAB, realB, 5), realB)),
+        );
+        total = tf.add(total, tf.mul(parts.g_identity, o.lambdaIdentity));
       }
       return total as Scalar;
     },

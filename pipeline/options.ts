@@ -37,6 +37,8 @@ export interface TrainOptions {
   lambdaCycle: number;
   /** Weight of the pixelwise loss (paired mode). */
   lambdaPixelwise: number;
+  /** Weight of the identity loss (0: DiscoGAN's objective). */
+  lambdaIdentity: number;
   /** Adversarial loss. */
   ganLoss: GanLossName;
   /** Distance of the cycle loss. */
@@ -79,6 +81,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = {
   beta2: 0.999,
   lambdaCycle: 10,
   lambdaPixelwise: 1,
+  lambdaIdentity: 0,
   ganLoss: "bce",
   cycleLoss: "l2",
   pixelwiseLoss: "l2",
@@ -171,6 +174,7 @@ export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOption
   real("beta2", 0, 0.999999);
   real("lambdaCycle", 0, 1e6);
   real("lambdaPixelwise", 0, 1e6);
+  real("lambdaIdentity", 0, 1e6);
   oneOf("ganLoss", GAN_LOSSES);
   oneOf("cycleLoss", DISTANCES);
   oneOf("pixelwiseLoss", DISTANCES);

@@ -137,6 +137,7 @@ export async function train(
       pixelwiseLoss: o.pixelwiseLoss,
       lambdaCycle: o.lambdaCycle,
       lambdaPixelwise: o.lambdaPixelwise,
+      lambdaIdentity: o.lambdaIdentity,
       paired: o.paired !== undefined,
     },
   });

@@ -292,6 +292,8 @@ export interface MachineInfo {
   gpuAdapter: { name: string; hardware: boolean } | null;
   openBlas: { path: string; threads: number; config: string } | null;
   systemBlas: string | null;
+  /** 1-minute load average when the bench started (other work skews the numbers). */
+  loadAverage: number | null;
 }
 
 function readText(path: string): string {
@@ -330,7 +332,13 @@ async function machineInfo(): Promise<MachineInfo> {
       ? { path: blas.path, threads: blas.getNumThreads(), config: blas.getConfig() }
       : null,
     systemBlas,
+    loadAverage: loadAverage(),
   };
+}
+
+function loadAverage(): number | null {
+  const n = Number(readText("/proc/loadavg").split(" ")[0]);
+  return readText("/proc/loadavg") && Number.isFinite(n) ? n : null;
 }
 
 /** PyTorch's versions, device and BLAS, as `bench_torch.py --info` reports them. */
@@ -553,7 +561,10 @@ async function main(): Promise<void> {
   const header = [
     `DiscoGAN iteration (U-Net + PatchGAN, ngf ${ngf}, ndf ${ndf}, dropout on): ` +
     `median of ${iterations} after ${warmup} warm-up; images/s = 2 x batch / s`,
-    `CPU: ${machine.cpu}, ${machine.cores} cores, ${fmtBytes(machine.memoryBytes)}; ${machine.os}`,
+    `CPU: ${machine.cpu}, ${machine.cores} cores, ${fmtBytes(machine.memoryBytes)}; ${machine.os}` +
+    (machine.loadAverage === null
+      ? ""
+      : `; load average ${machine.loadAverage} at start, ${loadAverage()} at end`),
     `Deno ${machine.deno}, TF.js ${machine.tfjs}; GPU adapter: ${
       machine.gpuAdapter
         ? `${machine.gpuAdapter.name}${machine.gpuAdapter.hardware ? "" : " (software)"}`
@@ -596,7 +607,7 @@ async function main(): Promise<void> {
       torchThreads,
       torchBlas,
     },
-    machine,
+    machine: { ...machine, loadAverageAtEnd: loadAverage() },
     torch,
     notes,
     rows,

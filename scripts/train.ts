@@ -24,6 +24,7 @@ Training
   --lr X --beta1 X --beta2 X   Adam (default ${d.lr}, ${d.beta1}, ${d.beta2})
   --lambda-cycle X        weight of the cycle loss (default ${d.lambdaCycle})
   --lambda-pixelwise X    weight of the pixelwise loss, paired data (default ${d.lambdaPixelwise})
+  --lambda-identity X     weight of CycleGAN's identity loss, 0 = DiscoGAN (default ${d.lambdaIdentity})
   --gan-loss NAME         bce | lsgan | hinge (default ${d.ganLoss})
   --cycle-loss NAME       l2 | l1 | cosine | hinge (default ${d.cycleLoss})
   --pixelwise-loss NAME   l2 | l1 | cosine | hinge (default ${d.pixelwiseLoss})
@@ -62,6 +63,7 @@ const FLAGS: Record<string, FlagKind> = {
   beta2: "number",
   lambdaCycle: "number",
   lambdaPixelwise: "number",
+  lambdaIdentity: "number",
   ganLoss: "string",
   cycleLoss: "string",
   pixelwiseLoss: "string",

@@ -150,6 +150,10 @@ Deno.test("two runs with the same seed give the same losses; options change them
     undefined,
     "no pixelwise term on unpaired data",
   );
+  const identity = await run({ lambdaIdentity: 5 });
+  assert.ok(identity.every((l) => typeof l.g_identity === "number"));
+  assert.ok(identity[0].g > a[0].g, "the identity term adds to the generator loss");
+  assert.equal(a[0].g_identity, undefined);
 });
 
 Deno.test("the ResNet generator trains too", async () => {
