@@ -24,11 +24,12 @@ Deno.test("the tensorflow backend, when not installed, says how to install it an
   );
 });
 
-Deno.test("auto picks webgpu on a hardware GPU, else wasm", async () => {
+Deno.test("auto picks webgpu on a hardware GPU, else blas when OpenBLAS loads, else wasm", async () => {
   const { gpuAdapterInfo } = await import("../ops/backend.ts");
+  const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
   const adapter = await gpuAdapterInfo();
   const chosen = await useBackend("auto");
-  assert.equal(chosen, adapter?.hardware ? "webgpu" : "wasm");
+  assert.equal(chosen, adapter?.hardware ? "webgpu" : loadOpenBlas() ? "blas" : "wasm");
 });
 
 Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", async () => {

@@ -267,15 +267,20 @@ function binary(op: number, args: KernelArgs): tf.TensorInfo | null {
   if (!out) return null;
   const n = sizeOf(out), na = sizeOf(a.shape), nb = sizeOf(b.shape);
   if (n === 0 || av.length < na || bv.length < nb) return null;
-  const y = new Float32Array(n);
-  if (na === n && nb === n) rowVV(op, y, 0, av, 0, bv, 0, n);
-  else if (na === n && nb === 1) rowVS(op, y, 0, av, 0, bv[0], n);
-  else if (nb === n && na === 1) rowSV(op, y, 0, av[0], bv, 0, n);
-  else {
-    const smallIsA = nb === n;
+  const same = na === n && nb === n;
+  const scalarA = na === 1 && nb === n, scalarB = nb === 1 && na === n;
+  const smallIsA = nb === n && na !== n;
+  let plan: BroadcastPlan | null = null;
+  if (!same && !scalarA && !scalarB) {
     if (!smallIsA && na !== n) return null; // both operands broadcast
-    const plan = broadcastPlan(out, smallIsA ? a.shape : b.shape);
-    if (!plan) return null;
+    plan = broadcastPlan(out, smallIsA ? a.shape : b.shape);
+    if (!plan) return null; // more than three blocks
+  }
+  const y = new Float32Array(n);
+  if (same) rowVV(op, y, 0, av, 0, bv, 0, n);
+  else if (scalarB) rowVS(op, y, 0, av, 0, bv[0], n);
+  else if (scalarA) rowSV(op, y, 0, av[0], bv, 0, n);
+  else if (plan) {
     const [P, Q, R] = plan.dims;
     const [sp, sq, sr] = plan.strides;
     const small = smallIsA ? av : bv, big = smallIsA ? bv : av;
