@@ -83,10 +83,13 @@ export class Adam {
   /**
    * Applies one update with gradients by parameter name; names without a
    * gradient keep still. On the cpu backend each variable is updated in place
-   * by one fused loop; elsewhere with tensor ops.
+   * by one fused loop; elsewhere with tensor ops. With a `guard` (the loss),
+   * nothing changes, not even the step count, when the guard or a gradient is
+   * NaN or infinite; returns whether the update was applied.
    */
-  update(grads: Map<string, Tensor>): void {
+  update(grads: Map<string, Tensor>, guard?: Tensor): boolean {
     const { lr, beta1, beta2, eps } = this.options;
+    if (guard && !this.#finite(guard, grads)) return false;
     this.step++;
     const stepSize = lr / (1 - beta1 ** this.step);
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
@@ -108,6 +111,23 @@ export class Adam {
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);
         p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
       });
+    }
+    return true;
+  }
+
+  /**
+   * Whether `guard` (a loss) and every gradient are finite. Reads one number
+   * synchronously: a NaN or infinity anywhere turns `loss + 0·Σ sums` into NaN.
+   */
+  #finite(guard: Tensor, grads: Map<string, Tensor>): boolean {
+    const check = tf.tidy(() => {
+      const sums = [...grads.values()].map((g) => tf.sum(g));
+      return tf.add(guard, tf.mul(sums.length ? tf.addN(sums) : tf.scalar(0), 0));
+    });
+    try {
+      return Number.isFinite(check.dataSync()[0]);
+    } finally {
+      check.dispose();
     }
   }
 

@@ -26,6 +26,12 @@ export interface LossOptions {
    * not DiscoGAN's: it keeps colours and figure/ground from flipping). Default 0.
    */
   lambdaIdentity: number;
+  /**
+   * Leave the networks and optimizers untouched by a step whose loss or
+   * gradients are not finite (a "skipped" batch). Costs one reduction over the
+   * gradients and a synchronous read per step. Default false.
+   */
+  skipNonFinite: boolean;
   /** Whether A and B images of a batch correspond (pix2pix layout). Default false. */
   paired: boolean;
 }
@@ -38,6 +44,7 @@ export const DEFAULT_LOSS_OPTIONS: LossOptions = {
   lambdaCycle: 10,
   lambdaPixelwise: 1,
   lambdaIdentity: 0,
+  skipNonFinite: false,
   paired: false,
 };
 
@@ -87,6 +94,8 @@ export interface DiscriminatorLosses {
   d_a: number;
   /** D_B's loss on real B and fake B. */
   d_b: number;
+  /** Set when a non-finite loss or gradient left the networks untouched (`skipNonFinite`). */
+  skipped?: true;
 }
 
 /** Generator losses, judged by the updated discriminators. */
@@ -101,6 +110,8 @@ export interface GeneratorLosses {
   g_pixelwise?: number;
   /** Identity term (before lambda); only when its lambda is not 0. */
   g_identity?: number;
+  /** Set when a non-finite loss or gradient left the networks untouched (`skipNonFinite`). */
+  skipped?: true;
 }
 
 /** The losses of one iteration. */
@@ -206,7 +217,9 @@ async function read<T extends Record<string, Scalar>>(
 
 /**
  * The discriminator step: D_A and D_B learn to tell real images from the
- * given fakes (used as constants), then Adam updates them.
+ * given fakes (used as constants), then Adam updates them. All tensor work
+ * happens before the first `await`, so it can run inside another step's
+ * gradient tape (as {@link discoGanIteration} runs it).
  *
  * @example
  * ```ts
@@ -220,7 +233,7 @@ async function read<T extends Record<string, Scalar>>(
  * console.log(losses.d);
  * ```
  */
-export function discriminatorStep(
+export async function discriminatorStep(
   state: TrainingState,
   batch: Batch,
   fakes: Pick<Translations, "fakeA" | "fakeB">,
@@ -243,11 +256,12 @@ export function discriminatorStep(
       return mean2(parts.d_a, parts.d_b);
     },
   );
-  state.dOptimizer.update(grads);
+  const applied = state.dOptimizer.update(grads, state.losses.skipNonFinite ? value : undefined);
   tf.dispose([...grads.values()]);
   // Kept: this step may run inside the generator step's tidy, which would
   // dispose the value before an asynchronous (GPU) read completes.
-  return read({ d: tf.keep(value), ...parts });
+  const losses = await read({ d: tf.keep(value), ...parts });
+  return applied ? losses : { ...losses, skipped: true };
 }
 
 /**
@@ -302,9 +316,10 @@ export async function generatorStep(
       return total as Scalar;
     },
   );
-  state.gOptimizer.update(grads);
+  const applied = state.gOptimizer.update(grads, state.losses.skipNonFinite ? value : undefined);
   tf.dispose([...grads.values()]);
-  return (await read({ g: value, ...parts })) as unknown as GeneratorLosses;
+  const losses = (await read({ g: value, ...parts })) as unknown as GeneratorLosses;
+  return applied ? losses : { ...losses, skipped: true };
 }
 
 /**
@@ -333,5 +348,7 @@ export async function discoGanIteration(
   });
   const d = await (dStep as Promise<DiscriminatorLosses>);
   state.iteration++;
-  return { ...d, ...g };
+  const losses = { ...d, ...g };
+  if (d.skipped || g.skipped) losses.skipped = true;
+  return losses;
 }

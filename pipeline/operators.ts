@@ -3,7 +3,7 @@
  * time, the loss stream out to sinks.
  * @module
  */
-import { concatMap } from "rxjs";
+import { concatMap, map } from "rxjs";
 import type { Observable, OperatorFunction } from "./rx.ts";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import type { BatchSource, HostBatch } from "./batch_source.ts";
@@ -198,6 +198,50 @@ export function toSinks(
 ): OperatorFunction<IterationRecord, IterationRecord> {
   return concatMap(async (r) => {
     for (const sink of sinks) await sink.write(r);
+    return r;
+  });
+}
+
+/** A loss went NaN or infinite and the run was set to stop. */
+export class NonFiniteLossError extends Error {
+  /** The iteration whose losses were not finite. */
+  readonly iteration: number;
+  /** Builds the error for a record, naming the non-finite losses. */
+  constructor(record: IterationRecord) {
+    const bad = Object.entries(record.losses)
+      .filter(([, v]) => typeof v === "number" && !Number.isFinite(v))
+      .map(([k, v]) => `${k}=${v}`);
+    super(`iteration ${record.iteration}: non-finite loss (${bad.join(", ")})`);
+    this.name = "NonFiniteLossError";
+    this.iteration = record.iteration;
+  }
+}
+
+/** Whether every loss of a record is a finite number. */
+export function lossesFinite(record: IterationRecord): boolean {
+  return Object.values(record.losses).every((v) => typeof v !== "number" || Number.isFinite(v));
+}
+
+/**
+ * Stops the stream with a {@link NonFiniteLossError} at the first record with
+ * a NaN or infinite loss, before any sink sees it; records of batches the step
+ * skipped (`losses.skipped`, see `skipNonFinite`) pass, after `onSkip`.
+ *
+ * @example
+ * ```ts
+ * import { of } from "rxjs";
+ * import { nonFiniteGuard } from "./operators.ts";
+ * import type { IterationRecord } from "./record.ts";
+ * declare const r: IterationRecord;
+ * of(r).pipe(nonFiniteGuard((s) => console.warn(`skipped batch ${s.iteration}`))).subscribe();
+ * ```
+ */
+export function nonFiniteGuard(
+  onSkip: (record: IterationRecord) => void = () => {},
+): OperatorFunction<IterationRecord, IterationRecord> {
+  return map((r) => {
+    if (r.losses.skipped) onSkip(r);
+    else if (!lossesFinite(r)) throw new NonFiniteLossError(r);
     return r;
   });
 }

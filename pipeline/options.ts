@@ -39,6 +39,8 @@ export interface TrainOptions {
   lambdaPixelwise: number;
   /** Weight of the identity loss (0: DiscoGAN's objective). */
   lambdaIdentity: number;
+  /** On a NaN or infinite loss: stop the run, or skip the batch (networks untouched). */
+  onNonFinite: "stop" | "skip";
   /** Adversarial loss. */
   ganLoss: GanLossName;
   /** Distance of the cycle loss. */
@@ -82,6 +84,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = {
   lambdaCycle: 10,
   lambdaPixelwise: 1,
   lambdaIdentity: 0,
+  onNonFinite: "stop",
   ganLoss: "bce",
   cycleLoss: "l2",
   pixelwiseLoss: "l2",
@@ -175,6 +178,7 @@ export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOption
   real("lambdaCycle", 0, 1e6);
   real("lambdaPixelwise", 0, 1e6);
   real("lambdaIdentity", 0, 1e6);
+  oneOf("onNonFinite", ["stop", "skip"]);
   oneOf("ganLoss", GAN_LOSSES);
   oneOf("cycleLoss", DISTANCES);
   oneOf("pixelwiseLoss", DISTANCES);

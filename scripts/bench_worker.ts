@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   });
 
   const timed: number[] = [];
-  let losses: Record<string, number> = {};
+  let losses: Record<string, number | boolean> = {};
   for (let i = 0; i < warmup + iterations; i++) {
     const start = performance.now();
     // Awaited: the losses are read back, so GPU work is inside the timing.

@@ -29,6 +29,8 @@ Training
   --cycle-loss NAME       l2 | l1 | cosine | hinge (default ${d.cycleLoss})
   --pixelwise-loss NAME   l2 | l1 | cosine | hinge (default ${d.pixelwiseLoss})
   --seed N                initialisation, data order and dropout (default ${d.seed})
+  --on-non-finite WHAT    stop | skip: on a NaN/infinite loss stop the run (the last good
+                          checkpoint stays), or skip the batch (default ${d.onNonFinite})
 Networks
   --generator NAME        unet | resnet (default ${d.generator})
   --ngf N --ndf N         generator and discriminator widths (default ${d.ngf}, ${d.ndf}; 64 = the paper's)
@@ -64,6 +66,7 @@ const FLAGS: Record<string, FlagKind> = {
   lambdaCycle: "number",
   lambdaPixelwise: "number",
   lambdaIdentity: "number",
+  onNonFinite: "string",
   ganLoss: "string",
   cycleLoss: "string",
   pixelwiseLoss: "string",

@@ -397,9 +397,9 @@ async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
   });
   const dGrads = new Map<string, tf.Tensor>();
   const update = state.dOptimizer.update.bind(state.dOptimizer);
-  state.dOptimizer.update = (grads) => {
+  state.dOptimizer.update = (grads, guard) => {
     for (const [k, g] of grads) dGrads.set(k, tf.keep(g.clone()));
-    update(grads);
+    return update(grads, guard);
   };
   fastCpuKernelStats(true);
   const losses = await discoGanIteration(state, await fixtureBatch());

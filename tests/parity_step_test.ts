@@ -41,9 +41,9 @@ async function checkIteration(file: "step" | "step_unpaired"): Promise<void> {
   // The discriminator step's gradients, as handed to Adam.
   const dGrads = new Map<string, tf.Tensor>();
   const update = state.dOptimizer.update.bind(state.dOptimizer);
-  state.dOptimizer.update = (grads) => {
+  state.dOptimizer.update = (grads, guard) => {
     for (const [k, g] of grads) dGrads.set(k, tf.keep(g.clone()));
-    update(grads);
+    return update(grads, guard);
   };
   const losses = await discoGanIteration(state, await fixtureBatch());
   const stored = (await fixture(file)).tensors;

@@ -18,8 +18,10 @@ export interface MetricsLine {
   images_per_sec: number;
   /** When it was written (ISO 8601). */
   time: string;
-  /** Every loss term by name (d, d_a, d_b, g, g_gan, g_cycle, g_pixelwise). */
-  [loss: string]: number | string;
+  /** True when the batch was skipped for a non-finite loss (losses are then null). */
+  skipped?: boolean;
+  /** Every loss term by name (d, d_a, d_b, g, g_gan, g_cycle, g_pixelwise, g_identity). */
+  [loss: string]: number | string | boolean | undefined;
 }
 
 /**
