@@ -17,6 +17,9 @@
  * the same numbers for the untrained generator and for the identity map, and
  * the classifier's ceiling (held-out augmented real B renders).
  *
+ * `--paired` is a diagnostic, not the benchmark: it feeds A and B renders of the
+ * same letter together and adds the pixelwise loss (a supervised upper bound).
+ *
  * Writes `report.json` and `grid.png` (rows: letters; per held-out render:
  * A | G_AB(A) | nearest template, the template framed red when wrong) to --out.
  * @module
@@ -72,6 +75,8 @@ const { values: flags } = parseArgs({
     "match-shift": { type: "string", default: "3" },
     "eval-every": { type: "string", default: "0" },
     "log-every": { type: "string", default: "50" },
+    paired: { type: "boolean", default: false },
+    "lambda-pixelwise": { type: "string", default: "10" },
   },
 });
 
@@ -94,6 +99,9 @@ const losses: Partial<LossOptions> = {
   ganLoss: flags["gan-loss"] as GanLossName,
   cycleLoss: flags["cycle-loss"] as DistanceName,
   lambdaCycle: int("lambda-cycle"),
+  // Diagnostic only: supervised upper bound (A and B rows show the same letter).
+  paired: flags.paired,
+  lambdaPixelwise: int("lambda-pixelwise"),
 };
 const lr = int("lr");
 const dropout = flags.dropout !== "false";
@@ -287,7 +295,9 @@ let trainSeconds = 0;
 const tTrain = performance.now();
 for (let it = 1; it <= iterations; it++) {
   const tIt = performance.now();
-  const ia = tf.tensor1d(nextA(), "int32"), ib = tf.tensor1d(nextB(), "int32");
+  const indicesA = nextA();
+  const ia = tf.tensor1d(indicesA, "int32");
+  const ib = tf.tensor1d(flags.paired ? indicesA : nextB(), "int32");
   const realA = tf.gather(trainATensor, ia) as tf.Tensor4D;
   const realB = tf.gather(trainBTensor, ib) as tf.Tensor4D;
   const l = await discoGanIteration(state, { realA, realB });
