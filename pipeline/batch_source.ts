@@ -17,6 +17,8 @@ import {
   type DecodeOptions,
   type ImageDecoder,
   listImages,
+  scanImages,
+  type SkippedImage,
 } from "./image_folder.ts";
 
 /** One batch: NHWC images in [-1, 1] (`x / 127.5 - 1`), row-major. */
@@ -49,13 +51,22 @@ export interface SourceOptions {
   prefetch?: number;
   /** First batch to produce, to resume a run. Default 0. Earlier batches are not decoded. */
   startBatch?: number;
-  /** Decodes one file; default {@link decodeImage}. A skip policy or a test can wrap it. */
+  /** Decodes one file; default {@link decodeImage}. A test can wrap it. */
   decode?: ImageDecoder;
+  /** Pixel count above which a file is skipped unread. Default `MAX_IMAGE_PIXELS` (40 M). */
+  maxPixels?: number;
+  /**
+   * Called once for each file left out: at the start for files whose header
+   * cannot be read, later for files that fail to decode. Their draws go to
+   * the next usable file of the same shuffle, so the order stays a function
+   * of the seed and the files.
+   */
+  onSkip?: (skipped: SkippedImage) => void;
 }
 
 /** An endless stream of batches, produced in order from `startBatch`. */
 export interface BatchSource {
-  /** The next batch; rejects with a {@link DataError} naming the file if one fails to decode. */
+  /** The next batch; rejects with a {@link DataError} only when no file of a domain decodes any more. */
   next(): Promise<HostBatch>;
   /** Files of domain A (paired: files). */
   readonly imagesA: number;
@@ -95,16 +106,35 @@ export async function unpairedSource(
   dirB: string,
   options: SourceOptions,
 ): Promise<BatchSource> {
-  const [filesA, filesB] = await Promise.all([listImages(dirA), listImages(dirB)]);
+  const [filesA, filesB] = await Promise.all([
+    usableImages(dirA, options),
+    usableImages(dirB, options),
+  ]);
   return new PrefetchingSource(options, filesA.length, filesB.length, (d, i) => {
     // A and B draw independently: their own permutation, crop and flip.
     const a = draw(d, "A", filesA, i);
     const b = draw(d, "B", filesB, i);
     return [
-      { file: a.file, decode: {}, crop: a.crop },
-      { file: b.file, decode: {}, crop: b.crop },
+      { files: a.files, decode: {}, crop: a.crop },
+      { files: b.files, decode: {}, crop: b.crop },
     ];
   });
+}
+
+// The images of `dir` whose headers read, reporting the others; refuses a
+// folder with none.
+async function usableImages(dir: string, options: SourceOptions): Promise<string[]> {
+  const { usable, skipped } = await scanImages(await listImages(dir), options);
+  for (const s of skipped) options.onSkip?.(s);
+  if (!usable.length) {
+    const first = skipped[0];
+    throw new DataError(
+      `${dir}: none of its ${skipped.length} image file(s) can be read (e.g. "${first.path}": ` +
+        `${first.reason}). Point the option at a folder of readable images.`,
+      dir,
+    );
+  }
+  return usable;
 }
 
 /**
@@ -129,12 +159,12 @@ export async function unpairedSource(
  * ```
  */
 export async function pairedSource(dir: string, options: SourceOptions): Promise<BatchSource> {
-  const files = await listImages(dir);
+  const files = await usableImages(dir, options);
   return new PrefetchingSource(options, files.length, files.length, (d, i) => {
-    const { file, crop } = draw(d, "AB", files, i);
+    const { files: candidates, crop } = draw(d, "AB", files, i);
     return [
-      { file, decode: { half: "left" }, crop },
-      { file, decode: { half: "right" }, crop },
+      { files: candidates, decode: { half: "left" }, crop },
+      { files: candidates, decode: { half: "right" }, crop },
     ];
   });
 }
@@ -192,7 +222,7 @@ function draw(
   domain: string,
   files: string[],
   i: number,
-): { file: string; crop: Crop } {
+): { files: (k: number) => string; crop: Crop } {
   const n = files.length;
   const order = d.permutations.get(`${d.seed}/${domain}/order/${Math.floor(i / n)}`, n);
   const r = rng(`${d.seed}/${domain}/draw/${i}`);
@@ -200,7 +230,9 @@ function draw(
   const x = Math.floor(r() * slack), y = Math.floor(r() * slack);
   // Drawn even when flipping is off, so turning it off leaves the crops alone.
   const flip = r() < 0.5 && d.flip;
-  return { file: files[order[i % n]], crop: { x, y, flip } };
+  // Candidate k: the file k places further on in the same shuffle, taken when
+  // the first k fail to decode.
+  return { files: (k) => files[order[(i + k) % n]], crop: { x, y, flip } };
 }
 
 // The permutations of the last few (domain, epoch) keys: a batch needs one or
@@ -241,7 +273,7 @@ function shuffled(key: string, n: number): Uint32Array {
 
 // What one row of the batch needs for A and for B.
 interface Job {
-  file: string;
+  files: (k: number) => string;
   decode: Pick<DecodeOptions, "half">;
   crop: Crop;
 }
@@ -281,6 +313,9 @@ class PrefetchingSource implements BatchSource {
   readonly #decode: ImageDecoder;
   readonly #draws: DrawContext;
   readonly #plan: Planner;
+  readonly #bad = new Set<string>();
+  readonly #maxPixels?: number;
+  readonly #onSkip?: (skipped: SkippedImage) => void;
   // Batches started and not yet taken, oldest first.
   readonly #queue: Promise<HostBatch>[] = [];
   #nextIndex: number;
@@ -309,6 +344,8 @@ class PrefetchingSource implements BatchSource {
       permutations: new PermutationCache(),
     };
     this.#plan = plan;
+    this.#onSkip = options.onSkip;
+    this.#maxPixels = options.maxPixels;
     this.#nextIndex = options.startBatch ?? 0;
     // Start at once: the first batches decode while the trainer builds its models.
     this.#fill(this.#prefetch);
@@ -342,8 +379,49 @@ class PrefetchingSource implements BatchSource {
     }
   }
 
+  // Decodes the job's first candidate that is not known bad; a failure marks
+  // the file bad (reported once) and moves on to the next candidate.
+  async #decodeFirstUsable(job: Job): Promise<DecodedImage> {
+    const { size, loadSize } = this.#draws;
+    let lastError: unknown;
+    for (let k = 0; k < Math.max(this.imagesA, this.imagesB); k++) {
+      const file = job.files(k);
+      if (this.#bad.has(file)) continue;
+      try {
+        const img = await this.#decode(file, {
+          size,
+          loadSize,
+          maxPixels: this.#maxPixels,
+          ...job.decode,
+        });
+        if (
+          img.width !== loadSize || img.height !== loadSize || img.data.length < 3 * loadSize ** 2
+        ) {
+          throw new DataError(
+            `Decoding "${file}" gave ${img.width}x${img.height} pixels, not ${loadSize}x${loadSize}`,
+            file,
+          );
+        }
+        return img;
+      } catch (e) {
+        lastError = e;
+        if (!this.#bad.has(file)) {
+          this.#bad.add(file);
+          this.#onSkip?.({
+            path: file,
+            reason: (e as Error).message.replace(/^Cannot decode image "[^"]*": /, ""),
+          });
+        }
+      }
+    }
+    throw new DataError(
+      `no image of this source can be decoded any more (last: ${(lastError as Error)?.message})`,
+      job.files(0),
+    );
+  }
+
   async #produce(index: number): Promise<HostBatch> {
-    const n = this.#batchSize, { size, loadSize } = this.#draws;
+    const n = this.#batchSize, { size } = this.#draws;
     const a = new Float32Array(n * size * size * 3);
     const b = new Float32Array(n * size * size * 3);
     const rows: Promise<void>[] = [];
@@ -351,18 +429,9 @@ class PrefetchingSource implements BatchSource {
       const jobs = this.#plan(this.#draws, index * n + j);
       jobs.forEach((job, side) => {
         rows.push(
-          this.#decode(job.file, { size, loadSize, ...job.decode }).then((img) => {
-            if (
-              img.width !== loadSize || img.height !== loadSize ||
-              img.data.length < 3 * loadSize ** 2
-            ) {
-              throw new DataError(
-                `Decoding "${job.file}" gave ${img.width}x${img.height} pixels, not ${loadSize}x${loadSize}`,
-                job.file,
-              );
-            }
-            place(side === 0 ? a : b, j, size, img, job.crop);
-          }),
+          this.#decodeFirstUsable(job).then((img) =>
+            place(side === 0 ? a : b, j, size, img, job.crop)
+          ),
         );
       });
     }

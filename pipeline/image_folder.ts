@@ -168,6 +168,8 @@ export interface DecodeOptions {
   loadSize?: number;
   /** Take only this half of the image first: paired files hold A on the left, B on the right. */
   half?: "left" | "right";
+  /** Pixel count above which the file is refused undecoded. Default {@link MAX_IMAGE_PIXELS}. */
+  maxPixels?: number;
 }
 
 /** A decoded image: 8-bit sRGB RGB pixels, row-major, 3 bytes a pixel, no padding. */
@@ -222,7 +224,10 @@ export async function decodeImage(path: string, options: DecodeOptions): Promise
   try {
     // autoOrient at load, so that the half split and the stretch see the
     // picture as viewers show it (phone photos are often stored sideways).
-    let image = sharp(path, { autoOrient: true });
+    let image = sharp(path, {
+      autoOrient: true,
+      limitInputPixels: options.maxPixels ?? MAX_IMAGE_PIXELS,
+    });
     if (options.half !== undefined) {
       const { width, height } = (await image.metadata()).autoOrient;
       const leftWidth = Math.floor(width / 2);
@@ -257,5 +262,71 @@ export async function decodeImage(path: string, options: DecodeOptions): Promise
       path,
       { cause: e },
     );
+  }
+}
+
+/**
+ * Images larger than this many pixels are refused before decoding: a small
+ * file can declare a huge picture (a decompression bomb).
+ */
+export const MAX_IMAGE_PIXELS = 40_000_000;
+
+/** A file left out of training, and why. */
+export interface SkippedImage {
+  /** The file. */
+  path: string;
+  /** Why it cannot be used. */
+  reason: string;
+}
+
+/**
+ * Reads every file's header (not its pixels) and sorts the files into usable
+ * ones and skipped ones: unreadable, not an image, empty, or declaring more
+ * than `maxPixels` pixels. Files whose pixels turn out broken (a truncated
+ * body) are caught later, when decoded.
+ *
+ * @example
+ * ```ts
+ * import { listImages, scanImages } from "./image_folder.ts";
+ * const { usable, skipped } = await scanImages(await listImages("photos"));
+ * for (const s of skipped) console.warn(`skipping ${s.path}: ${s.reason}`);
+ * ```
+ */
+export async function scanImages(
+  files: string[],
+  options: { maxPixels?: number; concurrency?: number } = {},
+): Promise<{ usable: string[]; skipped: SkippedImage[] }> {
+  const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
+  const verdicts: (string | null)[] = new Array(files.length).fill(null);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      verdicts[i] = await headerProblem(files[i], maxPixels);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
+  const usable: string[] = [], skipped: SkippedImage[] = [];
+  files.forEach((path, i) => {
+    const reason = verdicts[i];
+    if (reason === null) usable.push(path);
+    else skipped.push({ path, reason });
+  });
+  return { usable, skipped };
+}
+
+async function headerProblem(path: string, maxPixels: number): Promise<string | null> {
+  try {
+    const info = await Deno.stat(path);
+    if (info.size === 0) return "empty file (0 bytes)";
+    const meta = await sharp(path, { limitInputPixels: false }).metadata();
+    const { width = 0, height = 0 } = meta;
+    if (width < 1 || height < 1) return "no picture size in the header";
+    if (width * height > maxPixels) {
+      return `${width}x${height} pixels is over the limit of ${maxPixels} (a decompression bomb?)`;
+    }
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message.split("\n")[0] : String(e);
   }
 }

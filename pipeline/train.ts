@@ -10,7 +10,7 @@ import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
 import { type BatchSource, pairedSource, unpairedSource } from "./batch_source.ts";
 import { listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
 import { ensureDefaultDataset } from "./default_dataset.ts";
-import { decodeImage, listImages } from "./image_folder.ts";
+import { decodeImage, listImages, type SkippedImage } from "./image_folder.ts";
 import { createTrainingState, type TrainingState } from "./iteration.ts";
 import {
   discoGanSteps,
@@ -81,12 +81,15 @@ async function sampleImages(
   size: number,
   half?: "left" | "right",
 ): Promise<Tensor4D> {
-  const files = (await listImages(dir)).slice(0, SAMPLE_COUNT);
-  const images = await Promise.all(files.map((f) => decodeImage(f, { size, half })));
+  // The first files that decode: broken ones are the source's to report.
+  const images = [];
+  for (const file of await listImages(dir)) {
+    if (images.length === SAMPLE_COUNT) break;
+    const image = await decodeImage(file, { size, half }).catch(() => null);
+    if (image) images.push(image);
+  }
   const data = new Float32Array(images.length * size * size * 3);
-  images.forEach((img, i) =>
-    img.data.forEach((v, j) => data[i * size * size * 3 + j] = v / 127.5 - 1)
-  );
+  images.forEach((img, i) => img.data.forEach((v, j) => data[i * size * size * 3 + j] = v / 127.5 - 1));
   return tf.tensor4d(data, [images.length, size, size, 3]);
 }
 
@@ -180,7 +183,14 @@ export async function train(
     } else log(`no checkpoint in ${run!.checkpoints}: starting ${run!.root} from the beginning`);
   }
 
+  // Files left out (unreadable, broken, too large): one warning each, counted in the metrics.
+  let skippedImages = 0;
+  const onSkip = (s: SkippedImage) => {
+    skippedImages++;
+    log(`warning: skipping ${s.path}: ${s.reason}`);
+  };
   const sourceOptions = {
+    onSkip,
     batchSize: o.batchSize,
     size: o.imageSize,
     loadSize: o.loadSize,
@@ -204,7 +214,7 @@ export async function train(
   const realB = await sampleImages(samplesB, o.imageSize, o.paired ? "right" : undefined);
 
   const sinks: Sink[] = [
-    await metricsSink(run!.metrics, state.iteration),
+    await metricsSink(run!.metrics, state.iteration, () => ({ skipped_images: skippedImages })),
     sampleSink(run!.samples, models, realA, realB, o.sampleEvery),
     checkpointSink(run!.checkpoints, state, { every: o.checkpointEvery, keep: o.keepCheckpoints }),
     ...(hooks.quiet ? [] : [progressSink(total)]),

@@ -398,13 +398,43 @@ Deno.test("paired: A is the left half, B the right, same file, same crop and fli
   for (let e = 0; e < 4; e++) assert.deepEqual(seq.slice(4 * e, 4 * e + 4).sort(), [0, 1, 2, 3]);
 });
 
-Deno.test("a file that does not decode rejects next() with a DataError naming it", async () => {
+Deno.test("a file that does not decode is skipped once, reported, and its draws go to others", async () => {
   const dir = join(root, "broken");
   await Deno.mkdir(dir);
   await solid(4, 4, 3, [1, 2, 3]).png().toFile(join(dir, "good.png"));
   const bad = join(dir, "bad.png");
   await Deno.writeTextFile(bad, "truncated");
-  const source = await unpairedSource(dir, dirB, { ...base, batchSize: 2, prefetch: 1 });
-  await rejectsWithPath(source.next(), bad);
+  const skipped: { path: string; reason: string }[] = [];
+  const source = await unpairedSource(dir, dirB, {
+    ...base,
+    batchSize: 2,
+    prefetch: 1,
+    onSkip: (s) => skipped.push(s),
+  });
+  const batch = await source.next();
   source.close();
+  assert.deepEqual(skipped.map((s) => s.path), [bad]);
+  assert.equal(source.imagesA, 1, "only the good file is drawn");
+  for (let row = 0; row < 2; row++) {
+    assert.equal(Math.round((batch.a[row * 4 * 4 * 3] + 1) * 127.5), 1, "rows come from good.png");
+  }
+});
+
+Deno.test("when no file of a domain decodes any more, next() rejects naming a file", async () => {
+  const dir = join(root, "all-broken-bodies");
+  await Deno.mkdir(dir);
+  await solid(4, 4, 3, [1, 2, 3]).png().toFile(join(dir, "a.png"));
+  const failing: ImageDecoder = (path) =>
+    Promise.reject(new DataError(`Cannot decode image "${path}": broken body`, path));
+  const skipped: string[] = [];
+  const source = await unpairedSource(dir, dirB, {
+    ...base,
+    batchSize: 1,
+    prefetch: 1,
+    decode: failing,
+    onSkip: (s) => skipped.push(s.path),
+  });
+  await rejectsWithPath(source.next(), join(dir, "a.png"));
+  source.close();
+  assert.ok(skipped.includes(join(dir, "a.png")));
 });

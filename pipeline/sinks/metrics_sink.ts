@@ -54,8 +54,9 @@ export async function readMetrics(path: string, upTo = Infinity): Promise<Metric
 }
 
 /**
- * Appends each record to `path`. Opening first rewrites the file (atomically)
- * without lines past `resumeFrom`, so a resumed run continues it cleanly.
+ * Appends each record to `path`, with the fields `extra` returns at that
+ * moment. Opening first rewrites the file (atomically) without lines past
+ * `resumeFrom`, so a resumed run continues it cleanly.
  *
  * @example
  * ```ts
@@ -67,7 +68,11 @@ export async function readMetrics(path: string, upTo = Infinity): Promise<Metric
  * });
  * ```
  */
-export async function metricsSink(path: string, resumeFrom: number): Promise<Sink> {
+export async function metricsSink(
+  path: string,
+  resumeFrom: number,
+  extra: () => Record<string, number> = () => ({}),
+): Promise<Sink> {
   await Deno.mkdir(dirname(path), { recursive: true });
   const kept = await readMetrics(path, resumeFrom);
   await writeFileAtomic(path, kept.map((l) => JSON.stringify(l) + "\n").join(""));
@@ -81,6 +86,7 @@ export async function metricsSink(path: string, resumeFrom: number): Promise<Sin
         ...r.losses,
         sec_per_iter: round(r.secondsPerIteration),
         images_per_sec: round(r.imagesPerSecond),
+        ...extra(),
         time: new Date().toISOString(),
       };
       // One write of one whole line: a kill can tear at most this line.
