@@ -180,8 +180,11 @@ function dropoutSeed(state: TrainingState, call: number): number {
 }
 
 /**
- * The four generator passes. Dropout is on when `training`; its masks depend
- * only on the seed and the iteration, so an iteration can be replayed.
+ * The four generator passes, in three calls: G_AB runs once on real A and
+ * fake A stacked (instance norm is per image, so stacking changes no value,
+ * and its weights are read, and its gradients summed, once). Dropout is on when
+ * `training`; its masks depend only on the seed and the iteration, so an
+ * iteration can be replayed.
  */
 export function translate(
   state: TrainingState,
@@ -191,13 +194,11 @@ export function translate(
   const { gAB, gBA } = state.models;
   const run = (g: Network, x: Tensor4D, call: number) =>
     g.apply(x, { training, seed: dropoutSeed(state, call) });
-  const fakeB = run(gAB, batch.realA, 0), fakeA = run(gBA, batch.realB, 1);
-  return {
-    fakeB,
-    fakeA,
-    recovA: run(gBA, fakeB, 2),
-    recovB: run(gAB, fakeA, 3),
-  };
+  const n = batch.realA.shape[0];
+  const fakeA = run(gBA, batch.realB, 1);
+  const both = run(gAB, tf.concat([batch.realA, fakeA], 0), 0);
+  const [fakeB, recovB] = tf.split(both, [n, fakeA.shape[0]], 0) as [Tensor4D, Tensor4D];
+  return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB };
 }
 
 function mean2(a: Scalar, b: Scalar): Scalar {

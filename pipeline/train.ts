@@ -89,7 +89,9 @@ async function sampleImages(
     if (image) images.push(image);
   }
   const data = new Float32Array(images.length * size * size * 3);
-  images.forEach((img, i) => img.data.forEach((v, j) => data[i * size * size * 3 + j] = v / 127.5 - 1));
+  images.forEach((img, i) =>
+    img.data.forEach((v, j) => data[i * size * size * 3 + j] = v / 127.5 - 1)
+  );
   return tf.tensor4d(data, [images.length, size, size, 3]);
 }
 
