@@ -8,7 +8,7 @@ import { listCheckpoints } from "../pipeline/checkpoint.ts";
 import { readSafetensors } from "../ops/safetensors.ts";
 
 const TRAIN = new URL("../scripts/train.ts", import.meta.url).pathname;
-const ITERATIONS = 24;
+const ITERATIONS = 60;
 
 function trainProcess(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
@@ -31,6 +31,15 @@ async function tempCheckpointAppears(dir: string, timeoutMs: number): Promise<bo
     await new Promise((r) => setTimeout(r, 1));
   }
   return false;
+}
+
+// Waits until metrics.jsonl has a line more than when called.
+async function progressed(path: string, timeoutMs: number): Promise<void> {
+  const count = async () => (await Deno.readTextFile(path).catch(() => "")).split("\n").length;
+  const start = await count(), end = performance.now() + timeoutMs;
+  while (performance.now() < end && (await count()) <= start) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 async function weights(checkpoint: string): Promise<Map<string, Float32Array>> {
@@ -81,11 +90,13 @@ Deno.test("SIGKILL at random moments, resume each time: the final weights equal 
     const child = trainProcess(started ? ["--resume", run] : [...common, "--run-dir", run]);
     const finished = child.status;
     if (kills < 12) {
-      // Every third kill waits for a checkpoint being written; the others land anywhere.
+      // Every third kill waits for a checkpoint being written; the others land
+      // at a random moment after the run has made progress.
       if (kills % 3 === 0) {
-        if (await tempCheckpointAppears(join(run, "checkpoints"), 8000)) midCheckpoint++;
+        if (await tempCheckpointAppears(join(run, "checkpoints"), 15000)) midCheckpoint++;
       } else {
-        await new Promise((r) => setTimeout(r, 800 + random() * 1500));
+        await progressed(join(run, "metrics.jsonl"), 15000);
+        await new Promise((r) => setTimeout(r, random() * 300));
       }
       try {
         child.kill("SIGKILL");
