@@ -4,7 +4,7 @@
  * judged on held-out renders.
  *
  *   deno run -A scripts/eval_glyphs.ts [--iterations 1000] [--ngf 8] [--ndf 8]
- *     [--batch-size 8] [--seed 0] [--backend wasm] [--out runs/eval_glyphs]
+ *     [--batch-size 8] [--seed 0] [--backend auto] [--out runs/eval_glyphs]
  *
  * Training set: `--train-per-char` augmented renders (seeded shift, scale,
  * stroke width) of every letter in each domain, drawn in independent shuffles
@@ -59,7 +59,7 @@ const { values: flags } = parseArgs({
     ndf: { type: "string", default: "8" },
     "batch-size": { type: "string", default: "8" },
     seed: { type: "string", default: "0" },
-    backend: { type: "string", default: "wasm" },
+    backend: { type: "string", default: "auto" },
     out: { type: "string", default: "runs/eval_glyphs" },
     generator: { type: "string", default: "unet" },
     "gan-loss": { type: "string", default: "lsgan" },

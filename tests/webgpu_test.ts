@@ -2,17 +2,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { gpuAdapterInfo, useBackend } from "../ops/backend.ts";
-import { ROLES } from "../models/discogan.ts";
-import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
-import {
-  checkUpdatedParam,
-  fixture,
-  fixtureBatch,
-  fixtureModels,
-  maxAbs,
-  maxAbsDiff,
-  tensor,
-} from "./fixtures.ts";
+import { fixtureBatch, fixtureModels, maxAbs, maxAbsDiff, tensor } from "./fixtures.ts";
+import { checkIteration } from "./iteration_check.ts";
 
 async function webgpu(): Promise<void> {
   const adapter = await gpuAdapterInfo();
@@ -45,47 +36,5 @@ Deno.test("webgpu: forward matches PyTorch", async () => {
 
 Deno.test("webgpu: one paired iteration matches PyTorch", async () => {
   await webgpu();
-  const models = await fixtureModels();
-  const nets = {
-    g_ab: models.gAB,
-    g_ba: models.gBA,
-    d_a: models.dA,
-    d_b: models.dB,
-  };
-  const init = new Map<string, tf.Tensor>();
-  for (const role of ROLES) {
-    for (const [n, v] of nets[role].params) {
-      init.set(`${role}.${n}`, v.clone());
-    }
-  }
-  const state = createTrainingState(models, {
-    dropout: false,
-    losses: { paired: true },
-  });
-  const losses = await discoGanIteration(state, await fixtureBatch());
-  const stored = (await fixture("step")).tensors;
-  for (const [name, value] of Object.entries(losses)) {
-    const ref = stored.get(`loss.${name}`)?.data[0] as number;
-    assert.ok(
-      Math.abs(value - ref) <= 1e-5 * Math.abs(ref),
-      `loss.${name}: ${value} vs ${ref}`,
-    );
-  }
-  const failures: string[] = [];
-  for (const role of ROLES) {
-    for (const [name, v] of nets[role].params) {
-      const key = `${role}.${name}`;
-      const ref = await tensor("step", `after.${key}`, "param");
-      const problem = await checkUpdatedParam(
-        key,
-        v,
-        ref,
-        init.get(key) as tf.Tensor,
-        2e-4,
-      );
-      if (problem) failures.push(problem);
-    }
-  }
-  assert.deepEqual(failures, []);
-  tf.disposeVariables();
+  await checkIteration("step");
 });
