@@ -18,6 +18,23 @@ function trainProcess(args: string[]): Deno.ChildProcess {
   }).spawn();
 }
 
+/** Arguments of a tiny training run on `data`, with `more` flags added. */
+function tinyRunArgs(
+  data: { trainA: string; trainB: string },
+  more: Record<string, number>,
+): string[] {
+  const flags = {
+    "data-a": data.trainA,
+    "data-b": data.trainB,
+    ngf: 4,
+    ndf: 4,
+    "batch-size": 2,
+    backend: "wasm",
+    ...more,
+  };
+  return Object.entries(flags).flatMap(([k, v]) => [`--${k}`, String(v)]);
+}
+
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
 }
@@ -54,30 +71,13 @@ async function weights(checkpoint: string): Promise<Map<string, Float32Array>> {
 Deno.test("SIGKILL at random moments, resume each time: the final weights equal an uninterrupted run's", async () => {
   const root = await Deno.makeTempDir();
   const data = await ensureDefaultDataset({ root: join(root, "emoji"), limit: 24 });
-  const common = [
-    "--data-a",
-    data.trainA,
-    "--data-b",
-    data.trainB,
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--batch-size",
-    "2",
-    "--backend",
-    "wasm",
-    "--iterations",
-    String(ITERATIONS),
-    "--checkpoint-every",
-    "1",
-    "--keep-checkpoints",
-    "2",
-    "--sample-every",
-    "3",
-    "--seed",
-    "5",
-  ];
+  const common = tinyRunArgs(data, {
+    iterations: ITERATIONS,
+    "checkpoint-every": 1,
+    "keep-checkpoints": 2,
+    "sample-every": 3,
+    seed: 5,
+  });
   const whole = join(root, "whole");
   const ref = trainProcess([...common, "--run-dir", whole]);
   assert.equal((await ref.output()).code, 0);
@@ -140,24 +140,7 @@ Deno.test("Ctrl-C (SIGINT) saves a checkpoint at the current iteration and exits
   const data = await ensureDefaultDataset({ root: join(root, "emoji"), limit: 24 });
   const run = join(root, "run");
   const child = trainProcess([
-    "--data-a",
-    data.trainA,
-    "--data-b",
-    data.trainB,
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--batch-size",
-    "2",
-    "--backend",
-    "wasm",
-    "--iterations",
-    "100000",
-    "--checkpoint-every",
-    "0",
-    "--sample-every",
-    "0",
+    ...tinyRunArgs(data, { iterations: 100000, "checkpoint-every": 0, "sample-every": 0 }),
     "--run-dir",
     run,
   ]);

@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { from, lastValueFrom, Subject, take, tap, toArray } from "rxjs";
 import sharp from "sharp";
-import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { readSafetensors } from "../ops/safetensors.ts";
@@ -18,6 +17,7 @@ import {
   generatorSteps,
   pullBatches,
   type TensorBatch,
+  toTensors,
 } from "../pipeline/operators.ts";
 import type { BatchSource, HostBatch } from "../pipeline/batch_source.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
@@ -154,6 +154,13 @@ function countingSource(): BatchSource & { pulls: number } {
   return source;
 }
 
+/** The next `n` batches of a source, as the graph's tensor batches. */
+async function tensorBatches(source: BatchSource, n: number): Promise<TensorBatch[]> {
+  const out: TensorBatch[] = [];
+  for (let i = 0; i < n; i++) out.push({ ...toTensors(await source.next()), waitSeconds: 0 });
+  return out;
+}
+
 Deno.test("the graph pulls one batch per step and never runs two steps at once", async () => {
   await useBackend("wasm");
   const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
@@ -183,17 +190,7 @@ Deno.test("the graph pulls one batch per step and never runs two steps at once",
   assert.deepEqual(pullsAtStep, [1, 2, 3, 4], "one pull per step, none ahead");
   // Even a stream that pushes every batch at once is stepped one at a time.
   events.length = 0;
-  const batches: TensorBatch[] = [];
-  for (let i = 0; i < 3; i++) {
-    const h = await source.next();
-    batches.push({
-      realA: tf.tensor4d(h.a, h.shape),
-      realB: tf.tensor4d(h.b, h.shape),
-      epoch: 0,
-      index: i,
-      waitSeconds: 0,
-    });
-  }
+  const batches = await tensorBatches(source, 3);
   await lastValueFrom(from(batches).pipe(discoGanSteps(state), toArray()));
   const expected = [4, 5, 6].flatMap((i) => [`g${i}`, `u${i}`, `done${i + 1}`]);
   assert.deepEqual(
@@ -208,17 +205,7 @@ Deno.test("the discriminator and generator step operators compute the fused iter
   const run = async (split: boolean) => {
     const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4, seed: 2 }), { seed: 9 });
     const source = countingSource();
-    const batches: TensorBatch[] = [];
-    for (let i = 0; i < 2; i++) {
-      const h = await source.next();
-      batches.push({
-        realA: tf.tensor4d(h.a, h.shape),
-        realB: tf.tensor4d(h.b, h.shape),
-        epoch: 0,
-        index: i,
-        waitSeconds: 0,
-      });
-    }
+    const batches = await tensorBatches(source, 2);
     const steps = split
       ? from(batches).pipe(discriminatorSteps(state), generatorSteps(state))
       : from(batches).pipe(discoGanSteps(state));
