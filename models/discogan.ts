@@ -43,7 +43,16 @@ export interface DiscoGanModels {
 /** The role names used for parameters in checkpoints and optimizer state. */
 export const ROLES = ["g_ab", "g_ba", "d_a", "d_b"] as const;
 
-/** Throws a RangeError naming the sizes that work, unless `size` works for `generator`. */
+/**
+ * Throws a RangeError naming the sizes that work, unless `size` works for `generator`.
+ *
+ * @example
+ * ```ts
+ * import { checkImageSize } from "./discogan.ts";
+ * checkImageSize(128); // fine
+ * checkImageSize(96); // throws: "... multiples of 64 (64, 128, 192, 256, ...)"
+ * ```
+ */
 export function checkImageSize(
   size: number,
   generator: GeneratorKind = "unet",
@@ -96,7 +105,16 @@ export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
   };
 }
 
-/** Releases every parameter of the four networks. */
+/**
+ * Releases every parameter of the four networks.
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan, disposeDiscoGan } from "./discogan.ts";
+ * const models = createDiscoGan({ ngf: 4, ndf: 4 });
+ * disposeDiscoGan(models);
+ * ```
+ */
 export function disposeDiscoGan(models: DiscoGanModels): void {
   for (const net of Object.values(models)) {
     for (const v of net.params.values()) {

@@ -95,7 +95,16 @@ export class ParamBuilder {
   }
 }
 
-/** Fetches a parameter that must exist (the networks build their own names). */
+/**
+ * Fetches a parameter that must exist (the networks build their own names).
+ *
+ * @example
+ * ```ts
+ * import { param } from "./network.ts";
+ * import { patchGanDiscriminator } from "./patchgan.ts";
+ * console.log(param(patchGanDiscriminator({ ndf: 8 }).params, "model.9.bias").shape); // [1]
+ * ```
+ */
 export function param(
   params: Map<string, Variable>,
   name: string,

@@ -48,7 +48,15 @@ const UP: [string, number, number, number][] = [
   ["up5", 4, 1, 0],
 ];
 
-/** Throws unless `h`×`w` is an image size the U-Net can run. */
+/**
+ * Throws unless `h`×`w` is an image size the U-Net can run.
+ *
+ * @example
+ * ```ts
+ * import { checkUNetSize } from "./unet.ts";
+ * checkUNetSize(256, 256); // fine; 100x100 would throw
+ * ```
+ */
 export function checkUNetSize(h: number, w: number): void {
   if (
     h % UNET_SIZE_MULTIPLE !== 0 || w % UNET_SIZE_MULTIPLE !== 0 || h === 0 ||

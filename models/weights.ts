@@ -19,7 +19,15 @@ import type { Network } from "./network.ts";
 const TO_TORCH = [3, 2, 0, 1];
 const FROM_TORCH = [2, 3, 1, 0];
 
-/** The PyTorch shape of a parameter stored with TF.js shape `shape`. */
+/**
+ * The PyTorch shape of a parameter stored with TF.js shape `shape`.
+ *
+ * @example
+ * ```ts
+ * import { torchShape } from "./weights.ts";
+ * console.log(torchShape([4, 4, 3, 64])); // [64, 3, 4, 4]
+ * ```
+ */
 export function torchShape(shape: readonly number[]): number[] {
   return shape.length === 4 ? TO_TORCH.map((i) => shape[i]) : [...shape];
 }

@@ -31,7 +31,15 @@ export interface CheckpointInfo {
 const NAME = /^iter_(\d+)$/;
 const NETWORK_FILES = { g_ab: "gAB", g_ba: "gBA", d_a: "dA", d_b: "dB" } as const;
 
-/** The folder name of the checkpoint after `iteration` iterations. */
+/**
+ * The folder name of the checkpoint after `iteration` iterations.
+ *
+ * @example
+ * ```ts
+ * import { checkpointName } from "./checkpoint.ts";
+ * console.log(checkpointName(500)); // "iter_0000500"
+ * ```
+ */
 export function checkpointName(iteration: number): string {
   return `iter_${String(iteration).padStart(7, "0")}`;
 }
@@ -153,6 +161,12 @@ export async function listCheckpoints(checkpointsDir: string): Promise<string[]>
 /**
  * Deletes all but the newest `keep` checkpoints, and leftovers of writes
  * that were killed.
+ *
+ * @example
+ * ```ts
+ * import { pruneCheckpoints } from "./checkpoint.ts";
+ * await pruneCheckpoints("runs/example/checkpoints", 3);
+ * ```
  */
 export async function pruneCheckpoints(checkpointsDir: string, keep: number): Promise<void> {
   const all = await listCheckpoints(checkpointsDir);

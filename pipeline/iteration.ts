@@ -117,7 +117,17 @@ export interface GeneratorLosses {
 /** The losses of one iteration. */
 export type IterationLosses = DiscriminatorLosses & GeneratorLosses;
 
-/** Parameters of the given roles as one map, keyed `role.name` (e.g. `g_ab.final.2.bias`). */
+/**
+ * Parameters of the given roles as one map, keyed `role.name` (e.g. `g_ab.final.2.bias`).
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { namedParams } from "./iteration.ts";
+ * const { gAB, gBA } = createDiscoGan({ ngf: 4, ndf: 4 });
+ * console.log(namedParams({ g_ab: gAB, g_ba: gBA }).has("g_ba.final.2.bias")); // true
+ * ```
+ */
 export function namedParams(
   nets: Record<string, Network>,
 ): Map<string, Variable> {
@@ -185,6 +195,16 @@ function dropoutSeed(state: TrainingState, call: number): number {
  * and its weights are read, and its gradients summed, once). Dropout is on when
  * `training`; its masks depend only on the seed and the iteration, so an
  * iteration can be replayed.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState, translate } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
+ * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * const { fakeB, recovA } = translate(state, { realA: zeros(), realB: zeros() }, false);
+ * ```
  */
 export function translate(
   state: TrainingState,
@@ -271,6 +291,16 @@ export async function discriminatorStep(
  * updates G_AB and G_BA. `onTranslated` runs between the passes and the losses:
  * {@link discoGanIteration} runs the discriminator step there, so the
  * discriminators are updated before they judge the same fakes, as in the spec.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState, generatorStep } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
+ * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * console.log((await generatorStep(state, { realA: zeros(), realB: zeros() })).g_cycle);
+ * ```
  */
 export async function generatorStep(
   state: TrainingState,

@@ -59,7 +59,17 @@ export function pullBatches(
   );
 }
 
-/** Host images to NHWC tensors. */
+/**
+ * Host images to NHWC tensors.
+ *
+ * @example
+ * ```ts
+ * import { toTensors } from "./operators.ts";
+ * const n = 64 * 64 * 3;
+ * const batch = toTensors({ a: new Float32Array(n), b: new Float32Array(n), shape: [1, 64, 64, 3], index: 0, epoch: 0 });
+ * console.log(batch.realA.shape); // [1, 64, 64, 3]
+ * ```
+ */
 export function toTensors(host: HostBatch): Omit<TensorBatch, "waitSeconds"> {
   return {
     realA: tf.tensor4d(host.a, host.shape),
@@ -165,7 +175,20 @@ export function discriminatorSteps(
   });
 }
 
-/** The generator step as its own operator; see {@link discriminatorSteps}. */
+/**
+ * The generator step as its own operator; see {@link discriminatorSteps}.
+ *
+ * @example
+ * ```ts
+ * import type { Observable } from "rxjs";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState } from "./iteration.ts";
+ * import { discriminatorSteps, generatorSteps, type TensorBatch } from "./operators.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
+ * declare const batches$: Observable<TensorBatch>;
+ * batches$.pipe(discriminatorSteps(state), generatorSteps(state)).subscribe((r) => console.log(r.losses));
+ * ```
+ */
 export function generatorSteps(
   state: TrainingState,
 ): OperatorFunction<JudgedBatch, IterationRecord> {
@@ -202,7 +225,17 @@ export function toSinks(
   });
 }
 
-/** A loss went NaN or infinite and the run was set to stop. */
+/**
+ * A loss went NaN or infinite and the run was set to stop.
+ *
+ * @example
+ * ```ts
+ * import { NonFiniteLossError } from "./operators.ts";
+ * import type { IterationRecord } from "./record.ts";
+ * declare const r: IterationRecord;
+ * console.log(new NonFiniteLossError(r).message); // "iteration 12: non-finite loss (g=NaN)"
+ * ```
+ */
 export class NonFiniteLossError extends Error {
   /** The iteration whose losses were not finite. */
   readonly iteration: number;
@@ -217,7 +250,17 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-/** Whether every loss of a record is a finite number. */
+/**
+ * Whether every loss of a record is a finite number.
+ *
+ * @example
+ * ```ts
+ * import { lossesFinite } from "./operators.ts";
+ * import type { IterationRecord } from "./record.ts";
+ * declare const r: IterationRecord;
+ * if (!lossesFinite(r)) console.warn(`iteration ${r.iteration} diverged`);
+ * ```
+ */
 export function lossesFinite(record: IterationRecord): boolean {
   return Object.values(record.losses).every((v) => typeof v !== "number" || Number.isFinite(v));
 }

@@ -101,7 +101,16 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = {
   runDir: "",
 };
 
-/** A bad option value; the message names the option (as on the command line) and what works. */
+/**
+ * A bad option value; the message names the option (as on the command line) and what works.
+ *
+ * @example
+ * ```ts
+ * import { OptionError } from "./options.ts";
+ * const e = new OptionError("--batch-size", "expected a whole number >= 1, got 0");
+ * console.log(e.message, e.option);
+ * ```
+ */
 export class OptionError extends Error {
   /** The option's command-line name, e.g. "--batch-size". */
   readonly option: string;
@@ -113,7 +122,15 @@ export class OptionError extends Error {
   }
 }
 
-/** The command-line name of an option: `batchSize` -> `--batch-size`. */
+/**
+ * The command-line name of an option: `batchSize` -> `--batch-size`.
+ *
+ * @example
+ * ```ts
+ * import { flagName } from "./options.ts";
+ * console.log(flagName("lambdaCycle")); // "--lambda-cycle"
+ * ```
+ */
 export function flagName(key: string): string {
   return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
 }

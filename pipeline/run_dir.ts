@@ -40,7 +40,15 @@ export function runDirPaths(root: string): RunDir {
   };
 }
 
-/** A fresh run directory name under `runs/`: the date and time, e.g. `runs/2026-11-28_0612`. */
+/**
+ * A fresh run directory name under `runs/`: the date and time, e.g. `runs/2026-11-28_0612`.
+ *
+ * @example
+ * ```ts
+ * import { defaultRunDir } from "./run_dir.ts";
+ * console.log(defaultRunDir(new Date(2026, 10, 28, 6, 12, 0))); // "runs/2026-11-28_061200"
+ * ```
+ */
 export function defaultRunDir(now: Date = new Date()): string {
   const p = (n: number) => String(n).padStart(2, "0");
   return `runs/${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())}_` +

@@ -274,7 +274,15 @@ export async function train(
   return { runDir: run!.root, options: o, state, last, totalIterations: total };
 }
 
-/** Releases a finished run's networks and optimizer state. */
+/**
+ * Releases a finished run's networks and optimizer state.
+ *
+ * @example
+ * ```ts
+ * import { disposeTrainResult, train } from "./train.ts";
+ * disposeTrainResult(await train({ iterations: 2, ngf: 4, ndf: 4 }, { quiet: true }));
+ * ```
+ */
 export function disposeTrainResult(result: TrainResult): void {
   result.state.gOptimizer.dispose();
   result.state.dOptimizer.dispose();

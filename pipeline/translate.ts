@@ -20,6 +20,12 @@ export type Direction = "ab" | "ba";
 /**
  * Finds the checkpoint folder and run directory for `path`, which may be a
  * run directory (its newest checkpoint) or a checkpoint folder inside one.
+ *
+ * @example
+ * ```ts
+ * import { resolveCheckpoint } from "./translate.ts";
+ * const { checkpoint, runDir } = await resolveCheckpoint("runs/example");
+ * ```
  */
 export async function resolveCheckpoint(
   path: string,

@@ -28,6 +28,13 @@ export interface MetricsLine {
  * Reads `metrics.jsonl`, keeping whole lines of iterations up to `upTo`:
  * a line torn by a kill, or lines past the checkpoint a run resumes from, are
  * dropped so the resumed run's lines follow without gaps or duplicates.
+ *
+ * @example
+ * ```ts
+ * import { readMetrics } from "./metrics_sink.ts";
+ * const lines = await readMetrics("runs/example/metrics.jsonl");
+ * console.log(lines.at(-1)?.g);
+ * ```
  */
 export async function readMetrics(path: string, upTo = Infinity): Promise<MetricsLine[]> {
   let text: string;

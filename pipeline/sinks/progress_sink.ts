@@ -4,7 +4,15 @@
  */
 import type { IterationRecord, Sink } from "../record.ts";
 
-/** Formats seconds as `1h02m`, `3m05s` or `42s`. */
+/**
+ * Formats seconds as `1h02m`, `3m05s` or `42s`.
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "./progress_sink.ts";
+ * console.log(formatDuration(185), formatDuration(3720)); // "3m05s" "1h02m"
+ * ```
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.round(seconds);
@@ -15,7 +23,17 @@ export function formatDuration(seconds: number): string {
   return `${s}s`;
 }
 
-/** The progress line for a record, e.g. `[=====>    ] 120/2000 ... ETA 16m20s`. */
+/**
+ * The progress line for a record, e.g. `[=====>    ] 120/2000 ... ETA 16m20s`.
+ *
+ * @example
+ * ```ts
+ * import { progressLine } from "./progress_sink.ts";
+ * import type { IterationRecord } from "../record.ts";
+ * declare const r: IterationRecord;
+ * console.error(progressLine(r, 2000, 0.7));
+ * ```
+ */
 export function progressLine(r: IterationRecord, total: number, secPerIter: number): string {
   const width = 24;
   const done = Math.min(width, Math.floor((r.iteration / total) * width));

@@ -11,7 +11,16 @@ import type { IterationRecord, Sink } from "../record.ts";
 
 const GAP = 2;
 
-/** Converts NHWC images in [-1, 1] to 8-bit RGB, `(x + 1) · 127.5` rounded and clamped. */
+/**
+ * Converts NHWC images in [-1, 1] to 8-bit RGB, `(x + 1) · 127.5` rounded and clamped.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../../ops/tf.ts";
+ * import { toBytes } from "./sample_sink.ts";
+ * console.log(await toBytes(tf.ones([1, 1, 1, 3]) as tf.Tensor4D)); // Uint8Array [255, 255, 255]
+ * ```
+ */
 export async function toBytes(images: Tensor4D): Promise<Uint8Array> {
   const scaled = tf.tidy(() => tf.clipByValue(tf.round(tf.mul(tf.add(images, 1), 127.5)), 0, 255));
   const values = await scaled.data();
@@ -65,7 +74,15 @@ export async function renderSampleGrid(
   );
 }
 
-/** The file a sample grid of `iteration` goes to. */
+/**
+ * The file a sample grid of `iteration` goes to.
+ *
+ * @example
+ * ```ts
+ * import { sampleName } from "./sample_sink.ts";
+ * console.log(sampleName(100)); // "iter_0000100.png"
+ * ```
+ */
 export function sampleName(iteration: number): string {
   return `iter_${String(iteration).padStart(7, "0")}.png`;
 }
