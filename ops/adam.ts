@@ -4,15 +4,35 @@
  */
 import { type Tensor, tf, type Variable } from "./tf.ts";
 import { adamUpdateInPlace } from "./blas/adam.ts";
+import { AdamArena } from "./wasm/adam_simd.ts";
 
 // The cpu backend keeps each tensor's values in a plain Float32Array.
 interface HostBackend {
   data: { get(id: unknown): { values?: unknown; refCount?: number } | undefined };
 }
 
+function hostEntry(t: Tensor): { values?: unknown; refCount?: number } | undefined {
+  return (tf.backend() as unknown as HostBackend).data.get(t.dataId);
+}
+
+/**
+ * Moves a cpu-backend tensor's values into `slot` (an arena view the backend
+ * then reads) unless they are there already; null when the tensor shares its
+ * values with another tensor and must not change in place.
+ */
+function adopt(t: Tensor, slot: Float32Array): Float32Array | null {
+  const entry = hostEntry(t);
+  if (!entry || entry.refCount !== 1 || !(entry.values instanceof Float32Array)) return null;
+  if (entry.values !== slot) {
+    slot.set(entry.values);
+    entry.values = slot;
+  }
+  return slot;
+}
+
 /** The values array of a cpu-backend tensor when it alone owns it, else null. */
 function ownedValues(t: Tensor, exclusive: boolean): Float32Array | null {
-  const entry = (tf.backend() as unknown as HostBackend).data.get(t.dataId);
+  const entry = hostEntry(t);
   const values = entry?.values;
   if (!(values instanceof Float32Array)) return null;
   // Another tensor sharing the buffer (a clone, an assigned source) must not change.
@@ -70,6 +90,10 @@ export class Adam {
   readonly #params: Map<string, Variable>;
   readonly #m = new Map<string, Variable>();
   readonly #v = new Map<string, Variable>();
+  // On the cpu backend: parameters and moments live in one WebAssembly memory
+  // (the backend reads them through views) and update with SIMD.
+  readonly #arena?: AdamArena;
+  readonly #slots = new Map<string, { p: Float32Array; m: Float32Array; v: Float32Array }>();
 
   /** Creates the optimizer over `params` (name to variable) with zeroed moments. */
   constructor(params: Map<string, Variable>, readonly options: AdamOptions) {
@@ -77,6 +101,26 @@ export class Adam {
     for (const [name, p] of params) {
       this.#m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
       this.#v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+    }
+    if (tf.getBackend() === "cpu" && params.size) {
+      const sizes = [...params.values()].map((p) => Math.ceil(p.size / 4) * 4);
+      try {
+        this.#arena = new AdamArena(3 * sizes.reduce((a, b) => a + b, 0), Math.max(...sizes));
+        for (const [name, p] of params) {
+          const a = this.#arena;
+          const slot = { p: a.alloc(p.size), m: a.alloc(p.size), v: a.alloc(p.size) };
+          this.#slots.set(name, slot);
+          // Moved in now, before training allocates: the arrays they leave are
+          // freed early instead of adding to the first iteration's peak.
+          adopt(p, slot.p);
+          adopt(this.#m.get(name) as Variable, slot.m);
+          adopt(this.#v.get(name) as Variable, slot.v);
+        }
+      } catch {
+        // Over WebAssembly's 4 GiB: the plain-JS loop below serves.
+        this.#arena = undefined;
+        this.#slots.clear();
+      }
     }
   }
 
@@ -98,7 +142,16 @@ export class Adam {
       const p = this.#params.get(name), m = this.#m.get(name), v = this.#v.get(name);
       if (!p || !m || !v) throw new Error(`Adam: no parameter named "${name}"`);
       if (host) {
-        const pv = ownedValues(p, true), gv = ownedValues(g, false);
+        const slot = this.#slots.get(name);
+        const gv = ownedValues(g, false);
+        if (slot && this.#arena && gv) {
+          const pv = adopt(p, slot.p), mv = adopt(m, slot.m), vv = adopt(v, slot.v);
+          if (pv && mv && vv) {
+            this.#arena.step(pv, gv, mv, vv, this.step, lr, beta1, beta2, eps);
+            continue;
+          }
+        }
+        const pv = ownedValues(p, true);
         const mv = ownedValues(m, true), vv = ownedValues(v, true);
         if (pv && gv && mv && vv) {
           adamUpdateInPlace(pv, gv, mv, vv, this.step, lr, beta1, beta2, eps);

@@ -174,3 +174,26 @@ for (const backend of CPU_BACKENDS) {
     );
   });
 }
+
+Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding included", async () => {
+  const { AdamArena } = await import("../ops/wasm/adam_simd.ts");
+  const { adamUpdateInPlace } = await import("../ops/blas/adam.ts");
+  for (const n of [1, 7, 64, 1001]) {
+    const arena = new AdamArena(3 * (n + 4) + 8, n);
+    const [p, m, v] = [arena.alloc(n), arena.alloc(n), arena.alloc(n)];
+    const neighbour = arena.alloc(4).fill(42); // right after v's padding
+    const p2 = new Float32Array(n), m2 = new Float32Array(n), v2 = new Float32Array(n);
+    for (let i = 0; i < n; i++) p[i] = p2[i] = Math.sin(i);
+    for (let step = 1; step <= 3; step++) {
+      const g = Float32Array.from(
+        { length: n },
+        (_, i) => Math.cos(i * step) * (i % 5 === 0 ? 1e-9 : 1),
+      );
+      arena.step(p, g, m, v, step, 2e-4, 0.5, 0.999, 1e-8);
+      adamUpdateInPlace(p2, g, m2, v2, step, 2e-4, 0.5, 0.999, 1e-8);
+    }
+    for (let i = 0; i < n; i++) close(p[i], p2[i], 1e-6);
+    assert.deepEqual([...neighbour], [42, 42, 42, 42], "nothing written past the arrays");
+    assert.ok(arena.owns(p) && !arena.owns(p2));
+  }
+});
