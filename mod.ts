@@ -21,6 +21,7 @@ export * from "./ops/losses.ts";
 export * from "./ops/instance_norm.ts";
 export * from "./ops/padding.ts";
 export * from "./ops/upsample.ts";
+export * from "./ops/upsample_conv.ts";
 export * from "./ops/conv.ts";
 export * from "./ops/filter_grad.ts";
 export * from "./ops/safetensors.ts";

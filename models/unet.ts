@@ -5,8 +5,7 @@
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d, convTranspose2dUp } from "../ops/conv.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
-import { convPadding } from "../ops/padding.ts";
-import { upsampleNearest2x } from "../ops/upsample.ts";
+import { upsampleConv } from "../ops/upsample_conv.ts";
 import { type ApplyOptions, type Network, param, ParamBuilder } from "./network.ts";
 
 /** Widths of the U-Net generator. */
@@ -136,16 +135,8 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
       h = tf.concat([u, skips.pop() as Tensor4D], 3);
       activations.set(`act.${name}`, h);
     }
-    const up = upsampleNearest2x(h);
-    const out = tf.tanh(
-      conv2d(
-        up,
-        p("final.2.weight"),
-        p("final.2.bias"),
-        1,
-        convPadding([1, 0, 1, 0], 1),
-      ),
-    );
+    // Upsample, ZeroPad2d((1,0,1,0)), Conv2d(k=4, p=1), computed in sub-pixel form.
+    const out = tf.tanh(upsampleConv(h, p("final.2.weight"), p("final.2.bias")));
     return { output: out as Tensor4D, activations };
   };
 

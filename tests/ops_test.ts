@@ -197,3 +197,32 @@ Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding inc
     assert.ok(arena.owns(p) && !arena.owns(p2));
   }
 });
+
+for (const backend of CPU_BACKENDS) {
+  Deno.test(`the sub-pixel final block equals upsample, pad and conv, gradients too, on ${backend}`, async () => {
+    await useBackend(backend);
+    const { upsampleConv } = await import("../ops/upsample_conv.ts");
+    const { conv2d } = await import("../ops/conv.ts");
+    const { convPadding } = await import("../ops/padding.ts");
+    const x = tf.randomNormal([2, 5, 7, 4], 0, 1, "float32", 1) as tf.Tensor4D;
+    const w = tf.randomNormal([4, 4, 4, 3], 0, 1, "float32", 2);
+    const b = tf.randomNormal([3], 0, 1, "float32", 3);
+    const dy = tf.randomNormal([2, 10, 14, 3], 0, 1, "float32", 4);
+    const direct = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+      conv2d(upsampleNearest2x(xx as tf.Tensor4D), ww, bb, 1, convPadding([1, 0, 1, 0], 1));
+    const folded = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+      upsampleConv(xx as tf.Tensor4D, ww, bb);
+    const loss = (f: typeof direct) => (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(tf.mul(f(xx, ww, bb), dy));
+    const [ref, ours] = [direct(x, w, b), folded(x, w, b)];
+    assert.deepEqual(ours.shape, ref.shape);
+    const scale = tf.max(tf.abs(ref)).dataSync()[0];
+    assert.ok(tf.max(tf.abs(tf.sub(ref, ours))).dataSync()[0] <= 1e-5 * scale);
+    const gRef = tf.grads(loss(direct))([x, w, b]), gOurs = tf.grads(loss(folded))([x, w, b]);
+    gRef.forEach((g, i) => {
+      const s = tf.max(tf.abs(g)).dataSync()[0];
+      const d = tf.max(tf.abs(tf.sub(g, gOurs[i]))).dataSync()[0];
+      assert.ok(d <= 1e-5 * s, `gradient ${["x", "w", "b"][i]}: ${d} vs scale ${s}`);
+    });
+  });
+}
