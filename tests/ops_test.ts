@@ -226,3 +226,26 @@ for (const backend of CPU_BACKENDS) {
     });
   });
 }
+
+for (const backend of CPU_BACKENDS) {
+  Deno.test(`instance norm's written-out gradient equals autodiff through its formula on ${backend}`, async () => {
+    await useBackend(backend);
+    const { instanceNorm } = await import("../ops/instance_norm.ts");
+    const x = tf.add(
+      tf.mul(tf.randomNormal([2, 6, 5, 3], 0, 1, "float32", 5), 3),
+      1,
+    ) as tf.Tensor4D;
+    const dy = tf.randomNormal([2, 6, 5, 3], 0, 1, "float32", 6);
+    const byFormula = (t: tf.Tensor) => {
+      const { mean, variance } = tf.moments(t, [1, 2], true);
+      return tf.mul(tf.sub(t, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+    };
+    const ref = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(byFormula(t), dy)))(x);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(instanceNorm(t as tf.Tensor4D), dy)))(x);
+    const scale = tf.max(tf.abs(ref)).dataSync()[0];
+    assert.ok(tf.max(tf.abs(tf.sub(ref, ours))).dataSync()[0] <= 1e-5 * scale);
+    assert.ok(tf.max(tf.abs(tf.sub(byFormula(x), instanceNorm(x)))).dataSync()[0] < 1e-6);
+    // What flows back sums to ~0 over H and W: a bias before the norm learns nothing.
+    assert.ok(tf.max(tf.abs(tf.sum(ours, [1, 2]))).dataSync()[0] <= 1e-5 * scale);
+  });
+}
