@@ -1,6 +1,6 @@
-// Regenerates ops/wasm/adam_wasm.ts from ops/wasm/adam.wat (needs npm:wabt;
+// Regenerates ops/wasm/adam_wasm.ts from ops/wasm/adam.wat (needs the wabt package;
 // run only when the .wat changes): deno run -A scripts/build_adam_wasm.ts
-import wabtInit from "npm:wabt@1.0.39";
+import wabtInit from "wabt";
 import { encodeBase64 } from "./base64.ts";
 
 const wabt = await wabtInit();
