@@ -261,11 +261,12 @@ export async function discriminatorStep(
 ): Promise<DiscriminatorLosses> {
   const { dA, dB } = state.models;
   const gan = ganLoss(state.losses.ganLoss);
-  const judge = (d: Network, real: Tensor4D, fake: Tensor4D) =>
-    mean2(
-      gan.discriminator(d.apply(real), true),
-      gan.discriminator(d.apply(fake), false),
-    );
+  // Real and fake images in one pass (instance norm is per image: same values).
+  const judge = (d: Network, real: Tensor4D, fake: Tensor4D) => {
+    const both = d.apply(tf.concat([real, fake], 0));
+    const [onReal, onFake] = tf.split(both, [real.shape[0], fake.shape[0]], 0);
+    return mean2(gan.discriminator(onReal, true), gan.discriminator(onFake, false));
+  };
   let parts = {} as { d_a: Scalar; d_b: Scalar };
   const { value, grads } = gradientsOf(
     namedParams({ d_a: dA, d_b: dB }),
