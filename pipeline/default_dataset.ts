@@ -13,7 +13,7 @@
  */
 
 import { basename, dirname, join, resolve } from "node:path";
-import sharp from "sharp";
+import sharp from "./sharp.ts";
 
 /** Paths and counts of a built default dataset. */
 export interface DefaultDataset {

@@ -21,7 +21,7 @@
  * @module
  */
 import hersheytext from "hersheytext";
-import sharp from "sharp";
+import sharp from "./sharp.ts";
 
 /**
  * The 26 lower-case letters.

@@ -6,7 +6,7 @@
  */
 
 import { join } from "node:path";
-import sharp from "sharp";
+import sharp from "./sharp.ts";
 
 /**
  * A problem with the training data: a missing or empty folder, or a file that

@@ -3,7 +3,7 @@
  * @module
  */
 import { basename, extname, join } from "node:path";
-import sharp from "sharp";
+import sharp from "./sharp.ts";
 import { tf } from "../ops/tf.ts";
 import { writeFileAtomic } from "../ops/atomic_write.ts";
 import { createDiscoGan, type DiscoGanModels } from "../models/discogan.ts";

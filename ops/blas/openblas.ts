@@ -11,6 +11,8 @@
  * @module
  */
 
+import { pinLibrary } from "../pin_library.ts";
+
 /** `CBLAS_ORDER` value for row-major storage (C order). */
 export const CBLAS_ROW_MAJOR = 101;
 /** `CBLAS_ORDER` value for column-major storage (Fortran order). */
@@ -154,6 +156,7 @@ function isInt(x: number): boolean {
 }
 
 function open(path: string): OpenBlas {
+  pinLibrary(path);
   const lib = Deno.dlopen(path, {
     cblas_sgemm: { parameters: SGEMM_PARAMS, result: "void" },
     openblas_set_num_threads: {

@@ -3,7 +3,7 @@
  * @module
  */
 import { join } from "node:path";
-import sharp from "sharp";
+import sharp from "../sharp.ts";
 import { type Tensor4D, tf } from "../../ops/tf.ts";
 import { writeFileAtomic } from "../../ops/atomic_write.ts";
 import type { DiscoGanModels } from "../../models/discogan.ts";
