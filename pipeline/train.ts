@@ -32,7 +32,7 @@ import {
 import { checkpointSink } from "./sinks/checkpoint_sink.ts";
 import { metricsSink } from "./sinks/metrics_sink.ts";
 import { progressSink } from "./sinks/progress_sink.ts";
-import { sampleSink } from "./sinks/sample_sink.ts";
+import { fromBytes, sampleSink } from "./sinks/sample_sink.ts";
 
 /** How a run is driven, beyond its options. */
 export interface TrainHooks {
@@ -88,11 +88,7 @@ async function sampleImages(
     const image = await decodeImage(file, { size, half }).catch(() => null);
     if (image) images.push(image);
   }
-  const data = new Float32Array(images.length * size * size * 3);
-  images.forEach((img, i) =>
-    img.data.forEach((v, j) => data[i * size * size * 3 + j] = v / 127.5 - 1)
-  );
-  return tf.tensor4d(data, [images.length, size, size, 3]);
+  return fromBytes(images, size);
 }
 
 /**

@@ -6,13 +6,13 @@ import { basename, extname, join } from "node:path";
 import sharp from "./sharp.ts";
 import { tf } from "../ops/tf.ts";
 import { writeFileAtomic } from "../ops/atomic_write.ts";
-import { createDiscoGan, type DiscoGanModels } from "../models/discogan.ts";
+import { createDiscoGan, type DiscoGanModels, disposeDiscoGan } from "../models/discogan.ts";
 import { loadStateDict } from "../models/weights.ts";
 import { readSafetensors } from "../ops/safetensors.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { DataError, decodeImage, listImages } from "./image_folder.ts";
 import { readRunOptions } from "./run_dir.ts";
-import { toBytes } from "./sinks/sample_sink.ts";
+import { fromBytes, toBytes } from "./sinks/sample_sink.ts";
 
 /** Which generator to apply: G_AB (A to B) or G_BA. */
 export type Direction = "ab" | "ba";
@@ -85,11 +85,7 @@ export async function translateFiles(
   for (let i = 0; i < files.length; i += batch) {
     const chunk = files.slice(i, i + batch);
     const images = await Promise.all(chunk.map((f) => decodeImage(f, { size })));
-    const data = new Float32Array(chunk.length * size * size * 3);
-    images.forEach((img, k) =>
-      img.data.forEach((v, j) => data[k * size * size * 3 + j] = v / 127.5 - 1)
-    );
-    const out = tf.tidy(() => g.apply(tf.tensor4d(data, [chunk.length, size, size, 3])));
+    const out = tf.tidy(() => g.apply(fromBytes(images, size)));
     const bytes = await toBytes(out);
     out.dispose();
     for (let k = 0; k < chunk.length; k++) {
@@ -107,6 +103,6 @@ export async function translateFiles(
       written.push(path);
     }
   }
-  for (const v of Object.values(models)) for (const p of v.params.values()) p.dispose();
+  disposeDiscoGan(models);
   return written;
 }
