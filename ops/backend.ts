@@ -7,11 +7,14 @@
  *   (about 10x faster than its own) and faster element-wise kernels.
  * - `blas`: the `cpu` backend with its convolutions done by OpenBLAS through
  *   Deno's FFI (`apt-get install libopenblas0-pthread`); no memory cap.
+ * - `onednn`: `blas` with its convolutions done by oneDNN, the library
+ *   PyTorch's CPU convolutions use (`apt-get install libdnnl2`); OpenBLAS, when
+ *   present, keeps the input gradients of layers with few pixels.
  * - `webgpu`: Deno's `navigator.gpu` (Vulkan). Needs a Vulkan driver.
  * - `tensorflow`: the native TensorFlow bindings (`@tensorflow/tfjs-node-gpu`,
  *   else `@tensorflow/tfjs-node`), loaded only when asked for.
- * - `auto`: `webgpu` when a hardware GPU adapter exists, else `blas` when
- *   OpenBLAS loads, else `wasm`.
+ * - `auto`: `webgpu` when a hardware GPU adapter exists, else `onednn` when
+ *   oneDNN loads, else `blas` when OpenBLAS loads, else `wasm`.
  * @module
  */
 import { tf } from "./tf.ts";
@@ -23,9 +26,15 @@ import {
 } from "./blas/conv_kernels.ts";
 import { loadOpenBlas, openBlasLoadError } from "./blas/openblas.ts";
 import { fastCpuKernelsRegistered, registerFastCpuKernels } from "./blas/elementwise_kernels.ts";
+import {
+  oneDnnKernelsRegistered,
+  registerOneDnnKernels,
+  unregisterOneDnnKernels,
+} from "./onednn/conv_kernels.ts";
+import { loadOneDnn, oneDnnLoadError } from "./onednn/onednn.ts";
 
 /** The backends that can be asked for. */
-export type BackendName = "auto" | "wasm" | "cpu" | "blas" | "webgpu" | "tensorflow";
+export type BackendName = "auto" | "wasm" | "cpu" | "blas" | "onednn" | "webgpu" | "tensorflow";
 
 /** Every accepted backend name, for option validation. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -33,6 +42,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   "wasm",
   "cpu",
   "blas",
+  "onednn",
   "webgpu",
   "tensorflow",
 ];
@@ -143,7 +153,13 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
   }
   let chosen: string = name;
   if (name === "auto") {
-    chosen = (await gpuAdapterInfo())?.hardware ? "webgpu" : loadOpenBlas() ? "blas" : "wasm";
+    chosen = (await gpuAdapterInfo())?.hardware
+      ? "webgpu"
+      : loadOneDnn()
+      ? "onednn"
+      : loadOpenBlas()
+      ? "blas"
+      : "wasm";
   }
   if (!prepared.has(chosen)) {
     if (chosen === "wasm") {
@@ -163,11 +179,23 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
     }
     prepared.add(chosen);
   }
-  // cpu and blas share TF.js's cpu backend and its faster element-wise
-  // kernels; they differ in their conv kernels.
-  if ((chosen === "cpu" || chosen === "blas") && !fastCpuKernelsRegistered()) {
-    registerFastCpuKernels();
-  }
+  // cpu, blas and onednn share TF.js's cpu backend and its faster element-wise
+  // kernels; they differ in their conv kernels. oneDNN's wrap OpenBLAS's, so
+  // they come off first.
+  const onCpu = chosen === "cpu" || chosen === "blas" || chosen === "onednn";
+  if (onCpu && !fastCpuKernelsRegistered()) registerFastCpuKernels();
+  if (chosen === "onednn") {
+    if (!oneDnnKernelsRegistered()) {
+      registerBlasKernels(); // optional: serves small input gradients when present
+      if (!registerOneDnnKernels()) {
+        throw new Error(
+          `backend "onednn" needs oneDNN 2.x (${oneDnnLoadError() ?? "not found"}): ` +
+            "apt-get install libdnnl2, or set DISCOGAN_ONEDNN to libdnnl.so.2; " +
+            "or choose --backend blas, wasm or cpu.",
+        );
+      }
+    }
+  } else if (onCpu) unregisterOneDnnKernels();
   if (chosen === "cpu") {
     if (blasKernelsRegistered()) unregisterBlasKernels();
     registerConvFilterGrad("cpu");
@@ -180,7 +208,7 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
       );
     }
   }
-  const tfName = chosen === "blas" ? "cpu" : chosen;
+  const tfName = onCpu ? "cpu" : chosen;
   if (!(await tf.setBackend(tfName))) {
     throw new Error(`backend "${chosen}" failed to initialise`);
   }

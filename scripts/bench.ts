@@ -7,6 +7,7 @@
 // The table is printed once at the end; the same data go to a JSON file.
 import { OptionError } from "../pipeline/options.ts";
 import { BACKEND_NAMES, gpuAdapterInfo } from "../ops/backend.ts";
+import { loadOneDnn } from "../ops/onednn/onednn.ts";
 import { loadOpenBlas } from "../ops/blas/openblas.ts";
 import { checkImageSize } from "../models/discogan.ts";
 import { tf } from "../ops/tf.ts";
@@ -291,6 +292,7 @@ export interface MachineInfo {
   tfjs: string;
   gpuAdapter: { name: string; hardware: boolean } | null;
   openBlas: { path: string; threads: number; config: string } | null;
+  oneDnn: { path: string; version: string } | null;
   systemBlas: string | null;
   /** 1-minute load average when the bench started (other work skews the numbers). */
   loadAverage: number | null;
@@ -311,6 +313,7 @@ async function machineInfo(): Promise<MachineInfo> {
   const simd = ["avx512f", "avx2", "fma"].filter((f) => flags.includes(f));
   const mem = /^MemTotal:\s+(\d+)\s+kB/m.exec(readText("/proc/meminfo"));
   const blas = loadOpenBlas();
+  const dnnl = loadOneDnn();
   let systemBlas: string | null = null;
   for (const dir of [`/usr/lib/${Deno.build.arch}-linux-gnu`, "/usr/lib64", "/usr/lib"]) {
     try {
@@ -331,6 +334,7 @@ async function machineInfo(): Promise<MachineInfo> {
     openBlas: blas
       ? { path: blas.path, threads: blas.getNumThreads(), config: blas.getConfig() }
       : null,
+    oneDnn: dnnl ? { path: dnnl.path, version: dnnl.version } : null,
     systemBlas,
     loadAverage: loadAverage(),
   };
@@ -476,6 +480,8 @@ async function main(): Promise<void> {
     backends = ["wasm"];
     if (machine.openBlas) backends.push("blas");
     else notes.push("blas skipped: OpenBLAS did not load (apt-get install libopenblas0-pthread)");
+    if (machine.oneDnn) backends.push("onednn");
+    else notes.push("onednn skipped: oneDNN did not load (apt-get install libdnnl2)");
     if (machine.gpuAdapter?.hardware) backends.push("webgpu");
     else if (machine.gpuAdapter) {
       notes.push(
@@ -574,6 +580,8 @@ async function main(): Promise<void> {
       machine.openBlas
         ? `${machine.openBlas.path} (${machine.openBlas.threads} threads; ${machine.openBlas.config})`
         : "OpenBLAS not loaded"
+    }; onednn backend: ${
+      machine.oneDnn ? `oneDNN ${machine.oneDnn.version} (${machine.oneDnn.path})` : "not loaded"
     }`,
     torch
       ? `PyTorch ${torch.torch} on ${torch.device}${

@@ -6,7 +6,7 @@ import { type BackendName, useBackend } from "../ops/backend.ts";
 Deno.test("an unknown backend name is refused with the list of names", async () => {
   await assert.rejects(
     useBackend("cuda" as BackendName),
-    /unknown backend "cuda": choose one of auto, wasm, cpu, blas, webgpu, tensorflow/,
+    /unknown backend "cuda": choose one of auto, wasm, cpu, blas, onednn, webgpu, tensorflow/,
   );
 });
 
@@ -24,12 +24,14 @@ Deno.test("the tensorflow backend, when not installed, says how to install it an
   );
 });
 
-Deno.test("auto picks webgpu on a hardware GPU, else blas when OpenBLAS loads, else wasm", async () => {
+Deno.test("auto picks webgpu on a hardware GPU, else onednn, else blas, else wasm", async () => {
   const { gpuAdapterInfo } = await import("../ops/backend.ts");
   const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
+  const { loadOneDnn } = await import("../ops/onednn/onednn.ts");
   const adapter = await gpuAdapterInfo();
   const chosen = await useBackend("auto");
-  assert.equal(chosen, adapter?.hardware ? "webgpu" : loadOpenBlas() ? "blas" : "wasm");
+  const cpuChoice = loadOneDnn() ? "onednn" : loadOpenBlas() ? "blas" : "wasm";
+  assert.equal(chosen, adapter?.hardware ? "webgpu" : cpuChoice);
 });
 
 Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", async () => {
@@ -37,6 +39,25 @@ Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", asyn
   assert.equal(await useBackend("blas"), "blas");
   assert.equal(blasKernelsRegistered(), true);
   assert.equal(tf.getBackend(), "cpu");
+  assert.equal(await useBackend("cpu"), "cpu");
+  assert.equal(blasKernelsRegistered(), false);
+});
+
+Deno.test("onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off", async () => {
+  const { blasKernelsRegistered } = await import("../ops/blas/conv_kernels.ts");
+  const { oneDnnKernelsRegistered, oneDnnCalls } = await import("../ops/onednn/conv_kernels.ts");
+  assert.equal(await useBackend("onednn"), "onednn");
+  assert.equal(tf.getBackend(), "cpu");
+  assert.equal(oneDnnKernelsRegistered(), true);
+  assert.equal(blasKernelsRegistered(), true);
+  const before = oneDnnCalls();
+  tf.conv2d(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, tf.ones([4, 4, 3, 4]) as tf.Tensor4D, 2, "same");
+  assert.equal(oneDnnCalls(), before + 1);
+  assert.equal(await useBackend("blas"), "blas");
+  assert.equal(oneDnnKernelsRegistered(), false);
+  assert.equal(blasKernelsRegistered(), true);
+  tf.conv2d(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, tf.ones([4, 4, 3, 4]) as tf.Tensor4D, 2, "same");
+  assert.equal(oneDnnCalls(), before + 1);
   assert.equal(await useBackend("cpu"), "cpu");
   assert.equal(blasKernelsRegistered(), false);
 });

@@ -66,7 +66,7 @@ export function isInstanceNormCancelledBias(name: string): boolean {
 }
 
 /** The backends every parity test runs on (CI has no GPU; webgpu has its own test). */
-export const CPU_BACKENDS = ["cpu", "blas", "wasm"] as const;
+export const CPU_BACKENDS = ["cpu", "blas", "onednn", "wasm"] as const;
 
 /** The four fixture networks: G_AB, G_BA (ngf 6), D_A, D_B (ndf 8), loaded with the fixture init. */
 export async function fixtureModels(): Promise<

@@ -33,7 +33,10 @@ Deno.test("every bad option value is refused with the option's name", () => {
     [{ cycleLoss: "l3" }, /^--cycle-loss/],
     [{ pixelwiseLoss: "x" }, /^--pixelwise-loss/],
     [{ generator: "vit" }, /^--generator: expected one of unet, resnet/],
-    [{ backend: "cuda" }, /^--backend: expected one of auto, wasm, cpu, blas, webgpu, tensorflow/],
+    [
+      { backend: "cuda" },
+      /^--backend: expected one of auto, wasm, cpu, blas, onednn, webgpu, tensorflow/,
+    ],
     [{ ngf: 0 }, /^--ngf/],
     [{ ndf: 2000 }, /^--ndf/],
     [{ nResidualBlocks: -2 }, /^--n-residual-blocks/],

@@ -1,0 +1,236 @@
+/**
+ * oneDNN-backed convolution kernels for TF.js's `cpu` backend.
+ *
+ * {@linkcode registerOneDnnKernels} puts oneDNN in front of whatever
+ * `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels the `cpu`
+ * backend has (the OpenBLAS ones of `ops/blas/conv_kernels.ts`, or the stock
+ * ones). The earlier kernel still serves what oneDNN is not given: NCHW data,
+ * dilations, non-float32 data, and input gradients of layers with few output
+ * pixels, where the OpenBLAS kernel measured faster (oneDNN spends those calls
+ * reordering the filter). {@linkcode unregisterOneDnnKernels} restores it.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { ConvGeometry, OneDnn } from "./onednn.ts";
+import { loadOneDnn } from "./onednn.ts";
+import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
+
+/** Kernel names oneDNN serves on the `cpu` backend. */
+export const ONEDNN_KERNEL_NAMES: readonly string[] = [
+  "Conv2D",
+  "Conv2DBackpropInput",
+  "Conv2DBackpropFilter",
+];
+
+/**
+ * Below this many output pixels (batch × height × width) an input gradient
+ * goes to the OpenBLAS kernel when that is registered. Measured on an AVX-512 EPYC: at 64 output pixels
+ * (512 channels) OpenBLAS took 1.6 ms and oneDNN 3.4 ms; at 256 both took
+ * about 13 ms; above that oneDNN wins, by 10x at 8192.
+ */
+export const MIN_BACKWARD_DATA_PIXELS = 256;
+
+interface CpuBackendLike {
+  data: { get(dataId: tf.DataId): { values?: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+interface KernelArgs {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+}
+
+type Shape4 = [number, number, number, number];
+type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
+
+let dnnl: OneDnn | null = null;
+const earlier = new Map<string, tf.KernelConfig>();
+let served = 0;
+
+function f32(backend: CpuBackendLike, t: tf.TensorInfo | undefined): Float32Array | null {
+  if (!t || t.dtype !== "float32") return null;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : null;
+}
+
+function geometry(
+  xShape: readonly number[] | undefined,
+  filterShape: readonly number[] | undefined,
+  attrs: tf.NamedAttrMap,
+): { g: ConvGeometry; outShape: Shape4; inShape: Shape4 } | null {
+  if (xShape?.length !== 4 || filterShape?.length !== 4) return null;
+  const format = attrs.dataFormat;
+  if (format !== undefined && format !== "NHWC" && format !== "channelsLast") return null;
+  const c = tf.backend_util.computeConv2DInfo(
+    xShape as Shape4,
+    filterShape as Shape4,
+    attrs.strides as [number, number] | number,
+    (attrs.dilations ?? 1) as [number, number] | number,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    false,
+    "channelsLast",
+  );
+  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const g: ConvGeometry = {
+    n: c.batchSize,
+    h: c.inHeight,
+    w: c.inWidth,
+    ci: c.inChannels,
+    oh: c.outHeight,
+    ow: c.outWidth,
+    co: c.outChannels,
+    kh: c.filterHeight,
+    kw: c.filterWidth,
+    sh: c.strideHeight,
+    sw: c.strideWidth,
+    pt: c.padInfo.top,
+    pl: c.padInfo.left,
+  };
+  // oneDNN wants the padding after the input to be non-negative.
+  if ((g.oh - 1) * g.sh + g.kh - g.h - g.pt < 0 || (g.ow - 1) * g.sw + g.kw - g.w - g.pl < 0) {
+    return null;
+  }
+  if ([g.n, g.h, g.w, g.ci, g.oh, g.ow, g.co].some((d) => d === 0)) return null;
+  return { g, outShape: c.outShape as Shape4, inShape: c.inShape as Shape4 };
+}
+
+function conv2d(args: KernelArgs): tf.TensorInfo | null {
+  const backend = args.backend as CpuBackendLike;
+  const { x, filter } = args.inputs;
+  const xv = f32(backend, x), wv = f32(backend, filter);
+  const geo = xv && wv ? geometry(x?.shape, filter?.shape, args.attrs ?? {}) : null;
+  if (!geo || !xv || !wv) return null;
+  const y = new Float32Array(geo.outShape.reduce((a, b) => a * b, 1));
+  (dnnl as OneDnn).forward(geo.g, xv, wv, null, y);
+  return backend.makeTensorInfo(geo.outShape, "float32", y);
+}
+
+function backpropInput(args: KernelArgs): tf.TensorInfo | null {
+  const backend = args.backend as CpuBackendLike;
+  const { dy, filter } = args.inputs;
+  const attrs = args.attrs ?? {};
+  const dyv = f32(backend, dy), wv = f32(backend, filter);
+  const geo = dyv && wv
+    ? geometry(attrs.inputShape as number[], filter?.shape, { ...attrs, dilations: 1 })
+    : null;
+  if (!geo || !dyv || !wv || !dy) return null;
+  if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
+  const g = geo.g;
+  if (blasKernelsRegistered() && g.n * g.oh * g.ow < MIN_BACKWARD_DATA_PIXELS) return null;
+  const dx = new Float32Array(geo.inShape.reduce((a, b) => a * b, 1));
+  (dnnl as OneDnn).backwardData(g, dyv, wv, dx);
+  return backend.makeTensorInfo(geo.inShape, "float32", dx);
+}
+
+function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
+  const backend = args.backend as CpuBackendLike;
+  const { x, dy } = args.inputs;
+  const attrs = args.attrs ?? {};
+  const xv = f32(backend, x), dyv = f32(backend, dy);
+  const filterShape = attrs.filterShape as number[];
+  const geo = xv && dyv ? geometry(x?.shape, filterShape, { ...attrs, dilations: 1 }) : null;
+  if (!geo || !xv || !dyv || !dy) return null;
+  if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
+  const dw = new Float32Array(filterShape.reduce((a, b) => a * b, 1));
+  (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw);
+  return backend.makeTensorInfo(filterShape, "float32", dw);
+}
+
+const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
+  Conv2D: conv2d,
+  Conv2DBackpropInput: backpropInput,
+  Conv2DBackpropFilter: backpropFilter,
+};
+
+/**
+ * Puts oneDNN in front of the `cpu` backend's convolution kernels. Idempotent.
+ * Returns `false`, changing nothing, when oneDNN cannot be loaded (see
+ * `oneDnnLoadError()` in `onednn.ts`) or the cpu kernels are not registered
+ * (import `@tensorflow/tfjs` first).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { registerOneDnnKernels, unregisterOneDnnKernels } from "./conv_kernels.ts";
+ * await tf.setBackend("cpu");
+ * if (registerOneDnnKernels()) {
+ *   const y = tf.conv2d(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, tf.ones([4, 4, 3, 16]) as tf.Tensor4D, 2, "same");
+ *   console.log(y.shape); // [1, 4, 4, 16]
+ *   unregisterOneDnnKernels();
+ * }
+ * ```
+ */
+export function registerOneDnnKernels(): boolean {
+  if (earlier.size) return true;
+  const lib = loadOneDnn();
+  if (!lib) return false;
+  const configs = ONEDNN_KERNEL_NAMES.map((n) => tf.getKernel(n, "cpu"));
+  if (configs.some((k) => k === undefined)) return false;
+  dnnl = lib;
+  for (const cfg of configs as tf.KernelConfig[]) {
+    const impl = IMPLS[cfg.kernelName];
+    const fallback = cfg.kernelFunc;
+    earlier.set(cfg.kernelName, cfg);
+    tf.unregisterKernel(cfg.kernelName, "cpu");
+    tf.registerKernel({
+      ...cfg,
+      kernelFunc: (args) => {
+        const out = impl(args as KernelArgs);
+        if (out) {
+          served++;
+          return out;
+        }
+        return fallback(args);
+      },
+    });
+  }
+  return true;
+}
+
+/**
+ * Restores the kernels {@linkcode registerOneDnnKernels} put oneDNN in front
+ * of. Safe to call when not registered.
+ *
+ * @example
+ * ```ts
+ * import { unregisterOneDnnKernels } from "./conv_kernels.ts";
+ * unregisterOneDnnKernels();
+ * ```
+ */
+export function unregisterOneDnnKernels(): void {
+  for (const [name, cfg] of earlier) {
+    tf.unregisterKernel(name, "cpu");
+    tf.registerKernel(cfg);
+  }
+  earlier.clear();
+}
+
+/**
+ * Whether oneDNN currently serves the `cpu` backend's convolutions.
+ *
+ * @example
+ * ```ts
+ * import { oneDnnKernelsRegistered } from "./conv_kernels.ts";
+ * console.log(oneDnnKernelsRegistered()); // false until registerOneDnnKernels()
+ * ```
+ */
+export function oneDnnKernelsRegistered(): boolean {
+  return earlier.size > 0;
+}
+
+/**
+ * How many convolution calls oneDNN has served since the process started
+ * (the rest went to the earlier kernels).
+ *
+ * @example
+ * ```ts
+ * import { oneDnnCalls } from "./conv_kernels.ts";
+ * console.log(oneDnnCalls()); // 0 before any convolution
+ * ```
+ */
+export function oneDnnCalls(): number {
+  return served;
+}

@@ -1,0 +1,528 @@
+/**
+ * Convolutions by oneDNN (the library PyTorch's CPU convolutions use), reached
+ * through `Deno.dlopen` (needs `--allow-ffi`).
+ *
+ * Only the oneDNN 2.x C API's convolution, reorder and memory calls are bound.
+ * Activations stay in TF.js's NHWC layout and filters in its `[KH, KW, Ci, Co]`
+ * layout (oneDNN's `hwio`); oneDNN picks its own weight layout and the filter
+ * is reordered to it (and the filter gradient back) on every call, as PyTorch
+ * does for plain tensors. One primitive per convolution shape and direction is
+ * created on first use and cached. Every buffer size is checked in JS before
+ * native code sees it.
+ *
+ * Install: `apt-get install libdnnl2` (Debian 12), or set `DISCOGAN_ONEDNN` to
+ * the path of `libdnnl.so.2`.
+ *
+ * @module
+ */
+import { pinLibrary } from "../pin_library.ts";
+
+/** Library paths tried in order after `DISCOGAN_ONEDNN`. */
+export const ONEDNN_SEARCH_PATHS: readonly string[] = [
+  "/usr/lib/x86_64-linux-gnu/libdnnl.so.2",
+  "/usr/lib/aarch64-linux-gnu/libdnnl.so.2",
+  "/usr/lib64/libdnnl.so.2",
+  "/usr/local/lib/libdnnl.so.2",
+  "libdnnl.so.2",
+];
+
+/** The geometry of one NHWC convolution with an `[KH, KW, Ci, Co]` filter. */
+export interface ConvGeometry {
+  /** Batch size. */
+  n: number;
+  /** Input height, width and channels. */
+  h: number;
+  w: number;
+  ci: number;
+  /** Output height, width and channels. */
+  oh: number;
+  ow: number;
+  co: number;
+  /** Filter height and width. */
+  kh: number;
+  kw: number;
+  /** Strides. */
+  sh: number;
+  sw: number;
+  /** Zero padding before (top, left) the input; after is implied by the sizes. */
+  pt: number;
+  pl: number;
+}
+
+/** A loaded oneDNN with a CPU engine and stream. */
+export interface OneDnn {
+  /** Path (or soname) that `Deno.dlopen` succeeded with. */
+  readonly path: string;
+  /** oneDNN's version, e.g. "2.6.3". */
+  readonly version: string;
+  /** `y = conv(x, w) (+ bias)`; `y` is overwritten. */
+  forward(
+    g: ConvGeometry,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+  ): void;
+  /** `dx` = the gradient of the input (the transposed convolution of `dy`); overwritten. */
+  backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  /** `dw` = the gradient of the filter; overwritten. */
+  backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  /** The implementation oneDNN chose for a direction and geometry, e.g. "brg:avx512_core". */
+  implementation(kind: "forward" | "backwardData" | "backwardWeights", g: ConvGeometry): string;
+}
+
+// Values from oneDNN 2.x's dnnl_types.h (stable across 2.x releases).
+const F32 = 3, TAG_ANY = 1, TAG_X = 2, TAG_NHWC = 20, TAG_HWIO = 30;
+const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
+const FORWARD_TRAINING = 64, CONV_DIRECT = 1;
+const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_BIAS = 41;
+const ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145, ARG_DIFF_WEIGHTS = 161;
+const Q_SRC = 129, Q_DIFF_SRC = 130, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132;
+const Q_IMPL_INFO = 8;
+// sizeof(dnnl_memory_desc_t) is 696 and sizeof(dnnl_convolution_desc_t) 5976
+// in 2.6; the buffers are larger so that other 2.x builds fit too.
+const MD_BYTES = 1024, OP_DESC_BYTES = 8192;
+
+const SYMBOLS = {
+  dnnl_engine_create: { parameters: ["buffer", "i32", "usize"], result: "i32" },
+  dnnl_stream_create: { parameters: ["buffer", "pointer", "u32"], result: "i32" },
+  dnnl_stream_wait: { parameters: ["pointer"], result: "i32" },
+  dnnl_version: { parameters: [], result: "pointer" },
+  dnnl_memory_desc_init_by_tag: {
+    parameters: ["buffer", "i32", "buffer", "i32", "i32"],
+    result: "i32",
+  },
+  dnnl_memory_desc_equal: { parameters: ["pointer", "pointer"], result: "i32" },
+  dnnl_memory_desc_get_size: { parameters: ["pointer"], result: "usize" },
+  dnnl_convolution_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_convolution_backward_data_desc_init: {
+    parameters: ["buffer", "i32", "pointer", "pointer", "pointer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  dnnl_convolution_backward_weights_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+  },
+  dnnl_primitive_desc_create: {
+    parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query: {
+    parameters: ["pointer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_primitive_desc_query_md: { parameters: ["pointer", "i32", "i32"], result: "pointer" },
+  dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_primitive_execute: {
+    parameters: ["pointer", "pointer", "i32", "buffer"],
+    result: "i32",
+  },
+  dnnl_memory_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  dnnl_memory_set_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
+  dnnl_reorder_primitive_desc_create: {
+    parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+} as const;
+
+type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Ptr = Deno.PointerValue;
+
+/** A memory descriptor we own: its bytes must outlive every use of its pointer. */
+interface Md {
+  bytes: Uint8Array<ArrayBuffer>;
+  ptr: Ptr;
+}
+
+/** One memory object of a primitive: bound to a caller's array on every call. */
+interface Slot {
+  arg: number;
+  memory: Ptr;
+  elements: number;
+}
+
+/** A reorder between the caller's filter layout and the primitive's. */
+interface Reorder {
+  primitive: Ptr;
+  args: Uint8Array<ArrayBuffer>;
+  from: Slot;
+  to: Slot;
+}
+
+/** A cached convolution primitive with its memory objects. */
+interface Plan {
+  primitive: Ptr;
+  args: Uint8Array<ArrayBuffer>;
+  slots: Map<number, Slot>;
+  /** Filter reorder (caller → primitive for forward/backwardData, back for backwardWeights). */
+  reorder: Reorder | null;
+  impl: string;
+}
+
+function check(status: number, what: string): void {
+  if (status !== 0) throw new Error(`oneDNN: ${what} failed (status ${status})`);
+}
+
+function out(): BigUint64Array<ArrayBuffer> {
+  return new BigUint64Array(1);
+}
+
+function ptrOf(cell: BigUint64Array): Ptr {
+  return Deno.UnsafePointer.create(cell[0]);
+}
+
+function dims(values: number[]): BigInt64Array<ArrayBuffer> {
+  const d = new BigInt64Array(12);
+  values.forEach((v, i) => d[i] = BigInt(v));
+  return d;
+}
+
+function open(path: string): OneDnn {
+  pinLibrary(path);
+  const lib: Lib = Deno.dlopen(path, SYMBOLS).symbols;
+  const cell = out();
+  check(lib.dnnl_engine_create(cell, ENGINE_CPU, 0n), "engine_create");
+  const engine = ptrOf(cell);
+  check(lib.dnnl_stream_create(cell, engine, STREAM_DEFAULT), "stream_create");
+  const stream = ptrOf(cell);
+  const v = new Deno.UnsafePointerView(lib.dnnl_version() as Deno.PointerObject);
+  const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
+
+  const md = (shape: number[], tag: number): Md => {
+    const bytes = new Uint8Array(MD_BYTES);
+    check(
+      lib.dnnl_memory_desc_init_by_tag(bytes, shape.length, dims(shape), F32, tag),
+      "memory_desc_init_by_tag",
+    );
+    return { bytes, ptr: Deno.UnsafePointer.of(bytes) };
+  };
+  const sizeOf = (mdPtr: Ptr) => Number(lib.dnnl_memory_desc_get_size(mdPtr)) / 4;
+  const memory = (mdPtr: Ptr, arg: number): Slot => {
+    const c = out();
+    check(lib.dnnl_memory_create(c, mdPtr, engine, null), "memory_create");
+    return { arg, memory: ptrOf(c), elements: sizeOf(mdPtr) };
+  };
+  const argList = (slots: Slot[]): Uint8Array<ArrayBuffer> => {
+    // dnnl_exec_arg_t is { int arg; dnnl_memory_t memory; }: 16 bytes.
+    const bytes = new Uint8Array(16 * slots.length);
+    const view = new DataView(bytes.buffer);
+    slots.forEach((s, i) => {
+      view.setInt32(16 * i, s.arg, true);
+      view.setBigUint64(16 * i + 8, BigInt(Deno.UnsafePointer.value(s.memory)), true);
+    });
+    return bytes;
+  };
+  const primitiveDesc = (opDesc: Uint8Array<ArrayBuffer>, hint: Ptr): Ptr => {
+    const c = out();
+    check(lib.dnnl_primitive_desc_create(c, opDesc, null, engine, hint), "primitive_desc_create");
+    return ptrOf(c);
+  };
+  const primitive = (pd: Ptr): Ptr => {
+    const c = out();
+    check(lib.dnnl_primitive_create(c, pd), "primitive_create");
+    return ptrOf(c);
+  };
+  const implInfo = (pd: Ptr): string => {
+    const c = out();
+    if (lib.dnnl_primitive_desc_query(pd, Q_IMPL_INFO, 0, c) !== 0 || c[0] === 0n) return "?";
+    return new Deno.UnsafePointerView(ptrOf(c) as Deno.PointerObject).getCString();
+  };
+  const reorder = (fromMd: Ptr, toMd: Ptr): Reorder => {
+    const c = out();
+    check(
+      lib.dnnl_reorder_primitive_desc_create(c, fromMd, engine, toMd, engine, null),
+      "reorder_primitive_desc_create",
+    );
+    const from = memory(fromMd, ARG_SRC), to = memory(toMd, ARG_DST);
+    return { primitive: primitive(ptrOf(c)), args: argList([from, to]), from, to };
+  };
+
+  const geometryMds = (g: ConvGeometry) => ({
+    src: md([g.n, g.ci, g.h, g.w], TAG_NHWC),
+    dst: md([g.n, g.co, g.oh, g.ow], TAG_NHWC),
+    userWeights: md([g.co, g.ci, g.kh, g.kw], TAG_HWIO),
+    anyWeights: md([g.co, g.ci, g.kh, g.kw], TAG_ANY),
+    bias: md([g.co], TAG_X),
+    strides: dims([g.sh, g.sw]),
+    padL: dims([g.pt, g.pl]),
+    padR: dims([
+      (g.oh - 1) * g.sh + g.kh - g.h - g.pt,
+      (g.ow - 1) * g.sw + g.kw - g.w - g.pl,
+    ]),
+  });
+  const forwardDesc = (m: ReturnType<typeof geometryMds>, withBias: boolean) => {
+    const d = new Uint8Array(OP_DESC_BYTES);
+    check(
+      lib.dnnl_convolution_forward_desc_init(
+        d,
+        FORWARD_TRAINING,
+        CONV_DIRECT,
+        m.src.ptr,
+        m.anyWeights.ptr,
+        withBias ? m.bias.ptr : null,
+        m.dst.ptr,
+        m.strides,
+        m.padL,
+        m.padR,
+      ),
+      "convolution_forward_desc_init",
+    );
+    return d;
+  };
+  // Keeps every descriptor's bytes alive as long as the plans that point at them.
+  const keepAlive: unknown[] = [];
+  const plans = new Map<string, Plan>();
+
+  const makePlan = (kind: string, g: ConvGeometry, withBias: boolean): Plan => {
+    const m = geometryMds(g);
+    keepAlive.push(m);
+    const fwdPd = primitiveDesc(forwardDesc(m, withBias), null);
+    let pd = fwdPd, weightsQuery = Q_WEIGHTS;
+    const slots: Slot[] = [];
+    if (kind === "forward") {
+      slots.push(memory(m.src.ptr, ARG_SRC), memory(m.dst.ptr, ARG_DST));
+      if (withBias) slots.push(memory(m.bias.ptr, ARG_BIAS));
+    } else if (kind === "backwardData") {
+      const d = new Uint8Array(OP_DESC_BYTES);
+      check(
+        lib.dnnl_convolution_backward_data_desc_init(
+          d,
+          CONV_DIRECT,
+          m.src.ptr,
+          m.anyWeights.ptr,
+          m.dst.ptr,
+          m.strides,
+          m.padL,
+          m.padR,
+        ),
+        "convolution_backward_data_desc_init",
+      );
+      pd = primitiveDesc(d, fwdPd);
+      slots.push(memory(m.dst.ptr, ARG_DIFF_DST), memory(m.src.ptr, ARG_DIFF_SRC));
+    } else {
+      const d = new Uint8Array(OP_DESC_BYTES);
+      check(
+        lib.dnnl_convolution_backward_weights_desc_init(
+          d,
+          CONV_DIRECT,
+          m.src.ptr,
+          m.anyWeights.ptr,
+          null,
+          m.dst.ptr,
+          m.strides,
+          m.padL,
+          m.padR,
+        ),
+        "convolution_backward_weights_desc_init",
+      );
+      pd = primitiveDesc(d, fwdPd);
+      weightsQuery = Q_DIFF_WEIGHTS;
+      slots.push(memory(m.src.ptr, ARG_SRC), memory(m.dst.ptr, ARG_DIFF_DST));
+    }
+    // The layouts of src/dst are the caller's (nhwc) by construction; check it.
+    const activation = kind === "backwardData" ? Q_DIFF_SRC : Q_SRC;
+    if (
+      !lib.dnnl_memory_desc_equal(lib.dnnl_primitive_desc_query_md(pd, activation, 0), m.src.ptr)
+    ) {
+      throw new Error("oneDNN: the primitive does not take NHWC activations");
+    }
+    const chosen = lib.dnnl_primitive_desc_query_md(pd, weightsQuery, 0);
+    const weightsArg = kind === "backwardWeights" ? ARG_DIFF_WEIGHTS : ARG_WEIGHTS;
+    let r: Reorder | null = null;
+    if (lib.dnnl_memory_desc_equal(chosen, m.userWeights.ptr)) {
+      slots.push(memory(m.userWeights.ptr, weightsArg));
+    } else {
+      r = kind === "backwardWeights"
+        ? reorder(chosen, m.userWeights.ptr)
+        : reorder(m.userWeights.ptr, chosen);
+      // The primitive reads (or writes) the reorder's primitive-side memory.
+      const inner = kind === "backwardWeights" ? r.from : r.to;
+      slots.push({ ...inner, arg: weightsArg });
+    }
+    return {
+      primitive: primitive(pd),
+      args: argList(slots),
+      slots: new Map(slots.map((s) => [s.arg, s])),
+      reorder: r,
+      impl: implInfo(pd),
+    };
+  };
+  const plan = (kind: string, g: ConvGeometry, withBias = false): Plan => {
+    const key = `${kind}|${withBias}|${g.n},${g.h},${g.w},${g.ci}|${g.oh},${g.ow},${g.co}|` +
+      `${g.kh},${g.kw}|${g.sh},${g.sw}|${g.pt},${g.pl}`;
+    let p = plans.get(key);
+    if (!p) plans.set(key, p = makePlan(kind, g, withBias));
+    return p;
+  };
+
+  // The primitive-side filter of a reorder lives here, shared by all plans.
+  let scratch = new Float32Array(0);
+  const bind = (s: Slot, a: Float32Array, name: string) => {
+    if (a.length !== s.elements) {
+      throw new RangeError(`oneDNN: ${name} has ${a.length} elements, expected ${s.elements}`);
+    }
+    check(
+      lib.dnnl_memory_set_data_handle(s.memory, a as Float32Array<ArrayBuffer>),
+      "set_data_handle",
+    );
+  };
+  const run = (primitive: Ptr, args: Uint8Array<ArrayBuffer>, n: number) => {
+    check(lib.dnnl_primitive_execute(primitive, stream, n, args), "primitive_execute");
+  };
+  const inner = (side: Slot) => {
+    if (scratch.length < side.elements) scratch = new Float32Array(side.elements);
+    return scratch.subarray(0, side.elements);
+  };
+  const execute = (p: Plan, user: Float32Array, weightsArg: number) => {
+    if (p.reorder) {
+      const r = p.reorder;
+      if (weightsArg === ARG_DIFF_WEIGHTS) {
+        bind(r.from, inner(r.from), "filter scratch");
+        run(p.primitive, p.args, p.slots.size);
+        bind(r.to, user, "filter gradient");
+        run(r.primitive, r.args, 2);
+      } else {
+        bind(r.from, user, "filter");
+        bind(r.to, inner(r.to), "filter scratch");
+        run(r.primitive, r.args, 2);
+        run(p.primitive, p.args, p.slots.size);
+      }
+    } else {
+      bind(p.slots.get(weightsArg) as Slot, user, "filter");
+      run(p.primitive, p.args, p.slots.size);
+    }
+    check(lib.dnnl_stream_wait(stream), "stream_wait");
+  };
+
+  return {
+    path,
+    version,
+    forward(g, x, w, bias, y) {
+      const p = plan("forward", g, bias !== null);
+      bind(p.slots.get(ARG_SRC) as Slot, x, "input");
+      bind(p.slots.get(ARG_DST) as Slot, y, "output");
+      if (bias) bind(p.slots.get(ARG_BIAS) as Slot, bias, "bias");
+      execute(p, w, ARG_WEIGHTS);
+    },
+    backwardData(g, dy, w, dx) {
+      const p = plan("backwardData", g);
+      bind(p.slots.get(ARG_DIFF_DST) as Slot, dy, "output gradient");
+      bind(p.slots.get(ARG_DIFF_SRC) as Slot, dx, "input gradient");
+      execute(p, w, ARG_WEIGHTS);
+    },
+    backwardWeights(g, x, dy, dw) {
+      const p = plan("backwardWeights", g);
+      bind(p.slots.get(ARG_SRC) as Slot, x, "input");
+      bind(p.slots.get(ARG_DIFF_DST) as Slot, dy, "output gradient");
+      execute(p, dw, ARG_DIFF_WEIGHTS);
+    },
+    implementation(kind, g) {
+      return plan(kind, g).impl;
+    },
+  };
+}
+
+let cached: OneDnn | null | undefined;
+let loadError: string | null = null;
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Loads oneDNN once per process (later calls return the cached handle): first
+ * `$DISCOGAN_ONEDNN`, then {@linkcode ONEDNN_SEARCH_PATHS}. Returns `null`
+ * instead of throwing when it cannot (not installed, not 2.x, or no
+ * `--allow-ffi`); {@linkcode oneDnnLoadError} says why.
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn } from "./onednn.ts";
+ * const dnnl = loadOneDnn();
+ * if (dnnl) {
+ *   // A 1x1 convolution of a 1x1x1x2 image with a [1,1,2,1] filter: 1*3 + 2*4.
+ *   const g = { n: 1, h: 1, w: 1, ci: 2, oh: 1, ow: 1, co: 1, kh: 1, kw: 1, sh: 1, sw: 1, pt: 0, pl: 0 };
+ *   const y = new Float32Array(1);
+ *   dnnl.forward(g, new Float32Array([1, 2]), new Float32Array([3, 4]), null, y);
+ *   console.log(y[0]); // 11
+ * }
+ * ```
+ */
+export function loadOneDnn(): OneDnn | null {
+  if (cached !== undefined) return cached;
+  const override = readEnv("DISCOGAN_ONEDNN");
+  const errors: string[] = [];
+  for (const path of override ? [override, ...ONEDNN_SEARCH_PATHS] : ONEDNN_SEARCH_PATHS) {
+    if (path.includes("/")) {
+      try {
+        if (!Deno.statSync(path).isFile) continue;
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue;
+      }
+    }
+    try {
+      cached = open(path);
+      if (!cached.version.startsWith("2.")) {
+        errors.push(`${path}: oneDNN ${cached.version}, but 2.x is needed`);
+        cached = undefined;
+        continue;
+      }
+      loadError = null;
+      return cached;
+    } catch (e) {
+      errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) break;
+    }
+  }
+  cached = null;
+  loadError = errors.length
+    ? `could not open oneDNN: ${errors.join("; ")}`
+    : "oneDNN not found; install it with `apt-get install libdnnl2` " +
+      "or set DISCOGAN_ONEDNN to the path of libdnnl.so.2";
+  return null;
+}
+
+/**
+ * Why the last {@linkcode loadOneDnn} call returned `null`, or `null` if it
+ * succeeded (or has not been called).
+ *
+ * @example
+ * ```ts
+ * import { loadOneDnn, oneDnnLoadError } from "./onednn.ts";
+ * if (!loadOneDnn()) console.warn(oneDnnLoadError());
+ * ```
+ */
+export function oneDnnLoadError(): string | null {
+  return loadError;
+}
