@@ -17,6 +17,7 @@
 export type { KernelConfig, Scalar, Tensor, Tensor4D, Variable } from "./ops/tf.ts";
 export * from "./ops/backend.ts";
 export * from "./ops/adam.ts";
+export * from "./ops/gradients.ts";
 export * from "./ops/losses.ts";
 export * from "./ops/instance_norm.ts";
 export * from "./ops/padding.ts";

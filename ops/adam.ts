@@ -132,13 +132,39 @@ export class Adam {
    * NaN or infinite; returns whether the update was applied.
    */
   update(grads: Map<string, Tensor>, guard?: Tensor): boolean {
-    const { lr, beta1, beta2, eps } = this.options;
     if (guard && !this.#finite(guard, grads)) return false;
-    this.step++;
-    const stepSize = lr / (1 - beta1 ** this.step);
-    const bc2Sqrt = Math.sqrt(1 - beta2 ** this.step);
+    const apply = this.beginStep();
+    for (const [name, g] of grads) apply(name, g);
+    return true;
+  }
+
+  /**
+   * Counts one update now and returns the function that applies it to one
+   * parameter, for gradients that arrive one at a time (e.g. from
+   * `gradientsFreeing`'s `onGradient`, during the backward pass). The values
+   * are those of {@link Adam.update} with all the gradients at once; there is
+   * no guard, as that needs every gradient first. Parameters never passed to
+   * the function keep still.
+   *
+   * @example
+   * ```ts
+   * import { tf } from "./tf.ts";
+   * import { Adam, DISCOGAN_ADAM } from "./adam.ts";
+   * const w = tf.variable(tf.ones([3]));
+   * const adam = new Adam(new Map([["w", w]]), DISCOGAN_ADAM);
+   * const apply = adam.beginStep();
+   * apply("w", tf.tensor1d([1, -1, 0]));
+   * w.print(); // [0.9998, 1.0002, 1]
+   * ```
+   */
+  beginStep(): (name: string, grad: Tensor) => void {
+    const { lr, beta1, beta2, eps } = this.options;
+    // Captured: every parameter of this update uses the same bias correction.
+    const step = ++this.step;
+    const stepSize = lr / (1 - beta1 ** step);
+    const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
     const host = tf.getBackend() === "cpu";
-    for (const [name, g] of grads) {
+    return (name, g) => {
       const p = this.#params.get(name), m = this.#m.get(name), v = this.#v.get(name);
       if (!p || !m || !v) throw new Error(`Adam: no parameter named "${name}"`);
       if (host) {
@@ -147,15 +173,15 @@ export class Adam {
         if (slot && this.#arena && gv) {
           const pv = adopt(p, slot.p), mv = adopt(m, slot.m), vv = adopt(v, slot.v);
           if (pv && mv && vv) {
-            this.#arena.step(pv, gv, mv, vv, this.step, lr, beta1, beta2, eps);
-            continue;
+            this.#arena.step(pv, gv, mv, vv, step, lr, beta1, beta2, eps);
+            return;
           }
         }
         const pv = ownedValues(p, true);
         const mv = ownedValues(m, true), vv = ownedValues(v, true);
         if (pv && gv && mv && vv) {
-          adamUpdateInPlace(pv, gv, mv, vv, this.step, lr, beta1, beta2, eps);
-          continue;
+          adamUpdateInPlace(pv, gv, mv, vv, step, lr, beta1, beta2, eps);
+          return;
         }
       }
       tf.tidy(() => {
@@ -164,8 +190,7 @@ export class Adam {
         const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);
         p.assign(tf.sub(p, tf.mul(tf.div(m, denom), stepSize)));
       });
-    }
-    return true;
+    };
   }
 
   /**

@@ -5,6 +5,7 @@
  */
 import { type Scalar, type Tensor, type Tensor4D, tf, type Variable } from "../ops/tf.ts";
 import { Adam, type AdamOptions, DISCOGAN_ADAM } from "../ops/adam.ts";
+import { gradientsFreeing, withoutTape } from "../ops/gradients.ts";
 import { distance, type DistanceName, ganLoss, type GanLossName } from "../ops/losses.ts";
 import type { DiscoGanModels } from "../models/discogan.ts";
 import type { Network } from "../models/network.ts";
@@ -173,14 +174,43 @@ export function createTrainingState(
   };
 }
 
-// Gradients of `f` for the variables in `params`, keyed like `params`.
+// Gradients of `f` for the variables in `params`, keyed like `params`, as
+// tf.variableGrads gives them (same checks), but computed by gradientsFreeing:
+// saved activations and intermediate gradients are freed during the backward
+// pass. With an `optimizer`, each parameter is updated by it as soon as its
+// gradient is final, which is then freed at once and left out of `grads`.
 function gradientsOf(
   params: Map<string, Variable>,
   f: () => Scalar,
+  optimizer?: Adam,
 ): { value: Scalar; grads: Map<string, Tensor> } {
-  const { value, grads } = tf.variableGrads(f, [...params.values()]);
+  const trainable = [...params].filter(([, v]) => v.trainable);
+  if (!trainable.length) throw new Error("gradientsOf: none of the parameters is trainable");
+  const names = new Map(trainable.map(([key, v]) => [v, key]));
+  let apply: ((name: string, grad: Tensor) => void) | undefined;
+  const { value, grads } = gradientsFreeing(
+    f,
+    trainable.map(([, v]) => v),
+    optimizer &&
+      ((v, g) => {
+        // The step is counted with the first gradient, so a forward pass that
+        // throws counts none, as with Adam.update after the pass.
+        apply ??= optimizer.beginStep();
+        apply(names.get(v) as string, g);
+        return true;
+      }),
+  );
+  if (optimizer && !apply) optimizer.beginStep(); // Adam.update counts empty steps too
   const byName = new Map<string, Tensor>();
-  for (const [key, v] of params) byName.set(key, grads[v.name]);
+  trainable.forEach(([key], i) => {
+    const g = grads[i];
+    if (g) byName.set(key, g);
+  });
+  if (!apply && !byName.size) {
+    tf.dispose(value);
+    throw new Error("gradientsOf: the loss does not depend on any of the parameters");
+  }
+  if (value.rank !== 0) throw new Error(`gradientsOf: the loss has rank ${value.rank}, not 0`);
   return { value, grads: byName };
 }
 
@@ -315,6 +345,10 @@ export async function generatorStep(
     pw = distance(o.pixelwiseLoss);
   const { realA, realB } = batch;
   let parts = {} as Record<string, Scalar>;
+  // Without the non-finite guard, which needs every gradient first, Adam
+  // updates each weight during the backward pass as its gradient is final: the
+  // gradients of all the generators' weights then never coexist.
+  const eager = !o.skipNonFinite;
   const { value, grads } = gradientsOf(
     namedParams({ g_ab: gAB, g_ba: gBA }),
     () => {
@@ -347,8 +381,9 @@ export async function generatorStep(
       }
       return total as Scalar;
     },
+    eager ? state.gOptimizer : undefined,
   );
-  const applied = state.gOptimizer.update(grads, state.losses.skipNonFinite ? value : undefined);
+  const applied = eager || state.gOptimizer.update(grads, value);
   tf.dispose([...grads.values()]);
   const losses = (await read({ g: value, ...parts })) as unknown as GeneratorLosses;
   return applied ? losses : { ...losses, skipped: true };
@@ -376,7 +411,10 @@ export async function discoGanIteration(
 ): Promise<IterationLosses> {
   let dStep: Promise<DiscriminatorLosses> | undefined;
   const g = await generatorStep(state, batch, (t) => {
-    dStep = discriminatorStep(state, batch, t);
+    // Off the generator's tape: the discriminator step is constant to the
+    // generator gradient, so its activations need not live until the
+    // generators' backward pass (and its Adam update can run in place).
+    dStep = withoutTape(() => discriminatorStep(state, batch, t));
   });
   const d = await (dStep as Promise<DiscriminatorLosses>);
   state.iteration++;

@@ -168,8 +168,10 @@ Deno.test("the graph pulls one batch per step and never runs two steps at once",
   const events: string[] = [];
   const apply = state.models.gAB.apply;
   state.models.gAB.apply = (x, o) => (events.push(`g${state.iteration}`), apply(x, o));
-  const update = state.gOptimizer.update.bind(state.gOptimizer);
-  state.gOptimizer.update = (g) => (events.push(`u${state.iteration}`), update(g));
+  // Every Adam step starts here, whether applied after the backward pass
+  // (update) or during it, one weight at a time.
+  const beginStep = state.gOptimizer.beginStep.bind(state.gOptimizer);
+  state.gOptimizer.beginStep = () => (events.push(`u${state.iteration}`), beginStep());
   const source = countingSource();
   const demand$ = new Subject<void>();
   const pullsAtStep: number[] = [];
