@@ -281,6 +281,25 @@ Deno.test("SplitV and Concat equal the stock kernels on every axis", async () =>
   tf.dispose([x, u, i, a, b, c, d, e, ua, ub, j]);
 });
 
+Deno.test("Transpose equals the stock kernel for every kind of permutation", async () => {
+  const x = randTensor([2, 3, 4, 2, 2, 5]);
+  const perms = [
+    [0, 1, 3, 2, 4, 5], // the sub-pixel interleave: runs of 10
+    [3, 1, 4, 2, 0, 5], // the folded kernel's
+    [5, 4, 3, 2, 1, 0], // no run at all
+    [1, 0, 2, 3, 4, 5],
+    [0, 1, 2, 3, 4, 5], // identity: one run
+  ];
+  for (const p of perms) {
+    await check(`transpose ${p}`, "Transpose", "fast", () => tf.transpose(x, p));
+  }
+  const m = randTensor([7, 9]);
+  await check("transpose 2-D", "Transpose", "fast", () => tf.transpose(m));
+  const i = randTensor([4, 6], "int32");
+  await check("transpose int32", "Transpose", "fallback", () => tf.transpose(i));
+  tf.dispose([x, m, i]);
+});
+
 Deno.test("ResizeNearestNeighbor equals the stock kernel", async () => {
   const x = randTensor([2, 3, 5, 4]);
   const sizes: [number, number][] = [[6, 10], [7, 9], [3, 5], [2, 3]];

@@ -20,6 +20,7 @@
  *   `[2,4]` of the upsampling gradient's `[N,H,2,W,2,C]`), in one pass over
  *   the input.
  * - `SplitV`, `Concat`: any axis, copying contiguous runs.
+ * - `Transpose`: any permutation, copying the runs of the axes it leaves in place.
  * - `Square`, `Sqrt`, `Rsqrt`, `Neg`, `Abs`, `Floor`, `Relu`, `LeakyRelu`, `Step`,
  *   `Select` (same-shape condition), `ResizeNearestNeighbor`.
  *
@@ -677,6 +678,51 @@ function resizeNearest(args: KernelArgs): tf.TensorInfo | null {
   return backend.makeTensorInfo([batch, newH, newW, C], "float32", y);
 }
 
+// ------------------------------------------------------------- transpose
+
+/**
+ * Any permutation, copying runs: the trailing axes the permutation leaves in
+ * place are one contiguous run in both input and output, and the remaining
+ * output positions are walked with an odometer over the permuted strides.
+ */
+function transpose(args: KernelArgs): tf.TensorInfo | null {
+  const backend = args.backend as CpuBackendLike;
+  const { x } = args.inputs as tf.NamedTensorInfoMap;
+  const xv = f32(backend, x);
+  const perm = args.attrs?.perm as number[] | undefined;
+  if (!x || !xv || !Array.isArray(perm) || perm.length !== x.shape.length) return null;
+  const rank = perm.length, shape = x.shape;
+  if (![...perm].sort((p, q) => p - q).every((p, i) => p === i)) return null;
+  const outShape = perm.map((p) => shape[p]);
+  const n = sizeOf(shape);
+  const y = new Float32Array(n);
+  if (n === 0) return backend.makeTensorInfo(outShape, "float32", y);
+  const strides = new Array<number>(rank);
+  for (let i = rank - 1, s = 1; i >= 0; i--) {
+    strides[i] = s;
+    s *= shape[i];
+  }
+  let k = rank; // axes k.. stay in place
+  while (k > 0 && perm[k - 1] === k - 1) k--;
+  let run = 1;
+  for (let i = k; i < rank; i++) run *= shape[i];
+  const dims = outShape.slice(0, k), step = perm.slice(0, k).map((p) => strides[p]);
+  const idx = new Array<number>(k).fill(0);
+  let src = 0;
+  for (let o = 0; o < n; o += run) {
+    if (run === 1) y[o] = xv[src];
+    else for (let i = 0; i < run; i++) y[o + i] = xv[src + i];
+    // Advance the odometer over the permuted output axes.
+    for (let a = k - 1; a >= 0; a--) {
+      src += step[a];
+      if (++idx[a] < dims[a]) break;
+      src -= step[a] * dims[a];
+      idx[a] = 0;
+    }
+  }
+  return backend.makeTensorInfo(outShape, "float32", y);
+}
+
 // ---------------------------------------------------------- registration
 
 const IMPLS: Record<string, Impl> = {
@@ -706,6 +752,7 @@ const IMPLS: Record<string, Impl> = {
   SplitV: splitV,
   Concat: concat,
   ResizeNearestNeighbor: resizeNearest,
+  Transpose: transpose,
 };
 
 /** Kernel names replaced on the `cpu` backend by {@linkcode registerFastCpuKernels}. */
