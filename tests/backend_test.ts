@@ -46,17 +46,38 @@ Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", asyn
 Deno.test("onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off", async () => {
   const { blasKernelsRegistered } = await import("../ops/blas/conv_kernels.ts");
   const { oneDnnKernelsRegistered, oneDnnCalls } = await import("../ops/onednn/conv_kernels.ts");
+  const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
+  const blas = loadOpenBlas();
+  const ownThreads = blas?.getNumThreads();
   assert.equal(await useBackend("onednn"), "onednn");
   assert.equal(tf.getBackend(), "cpu");
+  // OpenBLAS on one thread beside oneDNN's OpenMP threads, its own count back on blas.
+  if (blas && !Deno.env.get("DISCOGAN_OPENBLAS_THREADS")) assert.equal(blas.getNumThreads(), 1);
   assert.equal(oneDnnKernelsRegistered(), true);
   assert.equal(blasKernelsRegistered(), true);
   const before = oneDnnCalls();
+  // 256 output pixels: oneDNN's; 16: OpenBLAS's (the small layers).
+  tf.conv2d(
+    tf.ones([1, 32, 32, 3]) as tf.Tensor4D,
+    tf.ones([4, 4, 3, 4]) as tf.Tensor4D,
+    2,
+    "same",
+  );
+  assert.equal(oneDnnCalls(), before + 1);
   tf.conv2d(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, tf.ones([4, 4, 3, 4]) as tf.Tensor4D, 2, "same");
   assert.equal(oneDnnCalls(), before + 1);
   assert.equal(await useBackend("blas"), "blas");
   assert.equal(oneDnnKernelsRegistered(), false);
   assert.equal(blasKernelsRegistered(), true);
-  tf.conv2d(tf.ones([1, 8, 8, 3]) as tf.Tensor4D, tf.ones([4, 4, 3, 4]) as tf.Tensor4D, 2, "same");
+  if (blas && !Deno.env.get("DISCOGAN_OPENBLAS_THREADS")) {
+    assert.equal(blas.getNumThreads(), ownThreads);
+  }
+  tf.conv2d(
+    tf.ones([1, 32, 32, 3]) as tf.Tensor4D,
+    tf.ones([4, 4, 3, 4]) as tf.Tensor4D,
+    2,
+    "same",
+  );
   assert.equal(oneDnnCalls(), before + 1);
   assert.equal(await useBackend("cpu"), "cpu");
   assert.equal(blasKernelsRegistered(), false);

@@ -5,9 +5,9 @@
  * `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels the `cpu`
  * backend has (the OpenBLAS ones of `ops/blas/conv_kernels.ts`, or the stock
  * ones). The earlier kernel still serves what oneDNN is not given: NCHW data,
- * dilations, non-float32 data, and input gradients of layers with few output
- * pixels, where the OpenBLAS kernel measured faster (oneDNN spends those calls
- * reordering the filter). {@linkcode unregisterOneDnnKernels} restores it.
+ * dilations, non-float32 data, and layers with few output pixels, where the
+ * OpenBLAS kernels measured faster (oneDNN spends those calls reordering the
+ * filter). {@linkcode unregisterOneDnnKernels} restores it.
  *
  * @module
  */
@@ -19,17 +19,21 @@ import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
 /** Kernel names oneDNN serves on the `cpu` backend. */
 export const ONEDNN_KERNEL_NAMES: readonly string[] = [
   "Conv2D",
+  "FusedConv2D",
   "Conv2DBackpropInput",
   "Conv2DBackpropFilter",
 ];
 
 /**
- * Below this many output pixels (batch × height × width) an input gradient
- * goes to the OpenBLAS kernel when that is registered. Measured on an AVX-512 EPYC: at 64 output pixels
- * (512 channels) OpenBLAS took 1.6 ms and oneDNN 3.4 ms; at 256 both took
- * about 13 ms; above that oneDNN wins, by 10x at 8192.
+ * Below this many output pixels (batch × height × width) a convolution or its
+ * gradients go to the OpenBLAS kernels when those are registered: these are
+ * the bottleneck layers, bound by the filter's memory traffic, which oneDNN
+ * also reorders on every call. Measured on an AVX-512 EPYC, full-width U-Net:
+ * at 64 output pixels (512 channels) the input gradient took 1.6 ms with
+ * OpenBLAS and 3.4 ms with oneDNN; at 256 both about 13 ms; above that oneDNN
+ * wins, by 3-10x at 8192 and more.
  */
-export const MIN_BACKWARD_DATA_PIXELS = 256;
+export const MIN_ONEDNN_PIXELS = 256;
 
 interface CpuBackendLike {
   data: { get(dataId: tf.DataId): { values?: unknown } };
@@ -97,14 +101,35 @@ function geometry(
   return { g, outShape: c.outShape as Shape4, inShape: c.inShape as Shape4 };
 }
 
+// Small layers go to OpenBLAS, when it is there (see MIN_ONEDNN_PIXELS).
+function small(g: ConvGeometry): boolean {
+  return g.n * g.oh * g.ow < MIN_ONEDNN_PIXELS && blasKernelsRegistered();
+}
+
 function conv2d(args: KernelArgs): tf.TensorInfo | null {
   const backend = args.backend as CpuBackendLike;
   const { x, filter } = args.inputs;
   const xv = f32(backend, x), wv = f32(backend, filter);
   const geo = xv && wv ? geometry(x?.shape, filter?.shape, args.attrs ?? {}) : null;
-  if (!geo || !xv || !wv) return null;
+  if (!geo || !xv || !wv || small(geo.g)) return null;
   const y = new Float32Array(geo.outShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).forward(geo.g, xv, wv, null, y);
+  return backend.makeTensorInfo(geo.outShape, "float32", y);
+}
+
+// A convolution plus a per-channel bias (no activation): the bias is added by
+// oneDNN as the output is written, saving a pass and an array.
+function fusedConv2d(args: KernelArgs): tf.TensorInfo | null {
+  const backend = args.backend as CpuBackendLike;
+  const { x, filter, bias, preluActivationWeights } = args.inputs;
+  const attrs = args.attrs ?? {};
+  if ((attrs.activation ?? "linear") !== "linear" || preluActivationWeights) return null;
+  const xv = f32(backend, x), wv = f32(backend, filter);
+  const bv = bias ? f32(backend, bias) : null;
+  const geo = xv && wv ? geometry(x?.shape, filter?.shape, attrs) : null;
+  if (!geo || !xv || !wv || (bias && bv?.length !== geo.g.co) || small(geo.g)) return null;
+  const y = new Float32Array(geo.outShape.reduce((a, b) => a * b, 1));
+  (dnnl as OneDnn).forward(geo.g, xv, wv, bv, y);
   return backend.makeTensorInfo(geo.outShape, "float32", y);
 }
 
@@ -119,7 +144,7 @@ function backpropInput(args: KernelArgs): tf.TensorInfo | null {
   if (!geo || !dyv || !wv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
   const g = geo.g;
-  if (blasKernelsRegistered() && g.n * g.oh * g.ow < MIN_BACKWARD_DATA_PIXELS) return null;
+  if (small(g)) return null;
   const dx = new Float32Array(geo.inShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).backwardData(g, dyv, wv, dx);
   return backend.makeTensorInfo(geo.inShape, "float32", dx);
@@ -133,7 +158,7 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   const filterShape = attrs.filterShape as number[];
   const geo = xv && dyv ? geometry(x?.shape, filterShape, { ...attrs, dilations: 1 }) : null;
   if (!geo || !xv || !dyv || !dy) return null;
-  if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
+  if (!geo.outShape.every((d, i) => d === dy.shape[i]) || small(geo.g)) return null;
   const dw = new Float32Array(filterShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw);
   return backend.makeTensorInfo(filterShape, "float32", dw);
@@ -141,6 +166,7 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
 
 const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
   Conv2D: conv2d,
+  FusedConv2D: fusedConv2d,
   Conv2DBackpropInput: backpropInput,
   Conv2DBackpropFilter: backpropFilter,
 };

@@ -1,0 +1,140 @@
+// The onednn backend's convolution kernels against TF.js's stock cpu kernels.
+import assert from "node:assert/strict";
+import { tf } from "../ops/tf.ts";
+import { useBackend } from "../ops/backend.ts";
+import { loadOneDnn } from "../ops/onednn/onednn.ts";
+import { oneDnnCalls } from "../ops/onednn/conv_kernels.ts";
+
+type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
+
+interface Case {
+  x: [number, number, number, number];
+  k: [number, number, number, number];
+  stride: number;
+  pad: Pad;
+}
+
+// Every layer kind of the networks, at sizes with >= 256 output pixels (oneDNN's
+// share), plus padding the networks do not use.
+const CASES: Case[] = [
+  { x: [2, 32, 32, 3], k: [4, 4, 3, 8], stride: 2, pad: 1 }, // encoder, first layer
+  { x: [1, 32, 32, 16], k: [4, 4, 16, 24], stride: 2, pad: 1 }, // encoder
+  { x: [2, 18, 18, 8], k: [3, 3, 8, 12], stride: 1, pad: 1 }, // sub-pixel final block
+  { x: [2, 17, 17, 8], k: [4, 4, 8, 1], stride: 1, pad: 1 }, // PatchGAN output
+  { x: [1, 33, 31, 5], k: [4, 4, 5, 6], stride: 2, pad: "same" }, // odd sizes: pads 1 and 2
+  { x: [1, 35, 35, 4], k: [3, 3, 4, 5], stride: 2, pad: "valid" },
+  { x: [1, 20, 24, 4], k: [4, 2, 4, 3], stride: 1, pad: [[0, 0], [2, 1], [0, 1], [0, 0]] },
+];
+
+async function onBoth(
+  f: () => tf.Tensor[],
+): Promise<{ ref: Float32Array[]; ours: Float32Array[] }> {
+  await useBackend("cpu");
+  const ref = f().map((t) => t.dataSync() as Float32Array);
+  await useBackend("onednn");
+  const before = oneDnnCalls();
+  const ours = f().map((t) => t.dataSync() as Float32Array);
+  assert.ok(oneDnnCalls() > before, "oneDNN served no call");
+  return { ref, ours };
+}
+
+function assertClose(a: Float32Array, b: Float32Array, what: string): void {
+  assert.equal(a.length, b.length, what);
+  let scale = 0, worst = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  }
+  assert.ok(worst <= 1e-5 * Math.max(1, scale), `${what}: max diff ${worst} (scale ${scale})`);
+}
+
+const available = loadOneDnn() !== null;
+
+Deno.test({
+  name: "oneDNN convolutions, input and filter gradients equal the stock kernels",
+  ignore: !available,
+  fn: async () => {
+    for (const c of CASES) {
+      const what = `x ${c.x} k ${c.k} s ${c.stride} pad ${JSON.stringify(c.pad)}`;
+      const x = tf.randomNormal(c.x, 0, 1, "float32", 1) as tf.Tensor4D;
+      const w = tf.randomNormal(c.k, 0, 1, "float32", 2) as tf.Tensor4D;
+      const y = tf.conv2d(x, w, c.stride, c.pad);
+      const dy = tf.randomNormal(y.shape, 0, 1, "float32", 3);
+      const { ref, ours } = await onBoth(() => {
+        const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), dy)
+        )([x, w]);
+        return [tf.conv2d(x, w, c.stride, c.pad), dx, dw];
+      });
+      ["output", "input gradient", "filter gradient"].forEach((name, i) =>
+        assertClose(ours[i], ref[i], `${what}: ${name}`)
+      );
+      tf.dispose([x, w, y, dy]);
+    }
+  },
+});
+
+Deno.test({
+  name: "oneDNN adds a convolution's bias as it writes the output",
+  ignore: !available,
+  fn: async () => {
+    const x = tf.randomNormal([2, 32, 32, 6], 0, 1, "float32", 4) as tf.Tensor4D;
+    const w = tf.randomNormal([4, 4, 6, 8], 0, 1, "float32", 5) as tf.Tensor4D;
+    const bias = tf.randomNormal([8], 0, 1, "float32", 6);
+    const { ref, ours } = await onBoth(() => [
+      tf.fused.conv2d({ x, filter: w, strides: 2, pad: 1 as never, bias }),
+    ]);
+    assertClose(ours[0], ref[0], "fused conv2d with bias");
+  },
+});
+
+Deno.test({
+  name: "dilated convolutions and small layers go to the earlier kernels",
+  ignore: !available,
+  fn: async () => {
+    await useBackend("onednn");
+    const x = tf.ones([1, 40, 40, 2]) as tf.Tensor4D, w = tf.ones([3, 3, 2, 2]) as tf.Tensor4D;
+    const before = oneDnnCalls();
+    const dilated = tf.conv2d(x, w, 1, "same", "NHWC", 2);
+    assert.equal(dilated.dataSync()[(10 * 40 + 10) * 2], 18); // interior: 9 taps x 2 channels
+    tf.conv2d(tf.ones([1, 8, 8, 2]) as tf.Tensor4D, w, 1, "same"); // 64 output pixels
+    assert.equal(oneDnnCalls(), before);
+  },
+});
+
+Deno.test({
+  name: "oneDNN refuses buffers of the wrong size before native code sees them",
+  ignore: !available,
+  fn: () => {
+    const dnnl = loadOneDnn();
+    assert.ok(dnnl);
+    const g = {
+      n: 1,
+      h: 4,
+      w: 4,
+      ci: 2,
+      oh: 2,
+      ow: 2,
+      co: 3,
+      kh: 2,
+      kw: 2,
+      sh: 2,
+      sw: 2,
+      pt: 0,
+      pl: 0,
+    };
+    const x = new Float32Array(32), w = new Float32Array(24);
+    assert.throws(
+      () => dnnl.forward(g, x, w, null, new Float32Array(11)),
+      /output has 11 elements, expected 12/,
+    );
+    assert.throws(
+      () => dnnl.forward(g, x.subarray(1), w, null, new Float32Array(12)),
+      /input has 31/,
+    );
+    assert.throws(
+      () => dnnl.backwardWeights(g, x, new Float32Array(12), new Float32Array(23)),
+      /filter gradient has 23/,
+    );
+  },
+});
