@@ -98,10 +98,6 @@ export class Adam {
   /** Creates the optimizer over `params` (name to variable) with zeroed moments. */
   constructor(params: Map<string, Variable>, readonly options: AdamOptions) {
     this.#params = params;
-    for (const [name, p] of params) {
-      this.#m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-      this.#v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-    }
     if (tf.getBackend() === "cpu" && params.size) {
       const sizes = [...params.values()].map((p) => Math.ceil(p.size / 4) * 4);
       try {
@@ -113,14 +109,21 @@ export class Adam {
           // Moved in now, before training allocates: the arrays they leave are
           // freed early instead of adding to the first iteration's peak.
           adopt(p, slot.p);
-          adopt(this.#m.get(name) as Variable, slot.m);
-          adopt(this.#v.get(name) as Variable, slot.v);
         }
       } catch {
         // Over WebAssembly's 4 GiB: the plain-JS loop below serves.
         this.#arena = undefined;
         this.#slots.clear();
       }
+    }
+    for (const [name, p] of params) {
+      // The moments start at zero, which fresh arena memory already is: the
+      // variables read their slots directly, with no zero arrays to discard.
+      const slot = this.#slots.get(name);
+      const zeros = () => slot ? [tf.tensor(slot.m, p.shape), tf.tensor(slot.v, p.shape)] : [];
+      const [m, v] = tf.tidy(() => zeros().map((t) => tf.variable(t, false)));
+      this.#m.set(name, m ?? tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.#v.set(name, v ?? tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
   }
 
