@@ -6,6 +6,7 @@
  * @module
  */
 import { type Tensor, tf } from "./tf.ts";
+import { isFreshArray } from "./fresh_arrays.ts";
 
 // The parts of TF.js's Engine (engine.js, tape.js in tfjs-core 4.22) used
 // here; none is in the public typings.
@@ -66,6 +67,15 @@ function filterTape(tape: TapeNode[], xs: Tensor[], y: Tensor): TapeNode[] {
     filtered.push({ ...node, inputs, outputs: node.outputs });
   }
   return filtered;
+}
+
+// The cpu backend's record of a tensor's data; undefined on other backends.
+function hostData(t: Tensor): { values?: unknown; refCount?: number } | undefined {
+  if (tf.getBackend() !== "cpu") return undefined;
+  const data = (tf.backend() as unknown as {
+    data?: { get(id: unknown): { values?: unknown; refCount?: number } | undefined };
+  }).data;
+  return data?.get(t.dataId);
 }
 
 function sameShape(a: number[], b: number[]): boolean {
@@ -174,6 +184,18 @@ export function gradientsFreeing<T extends Tensor, X extends Tensor>(
       acc.delete(id);
       release(t, true);
     };
+    // Adds `other` into `into`'s values when nothing else can see them: made
+    // in this pass, held once by the sum map alone, one tensor on the data,
+    // and an array one of our kernels allocated (not a view of another).
+    const addInto = (into: Tensor, other: Tensor): boolean => {
+      if (!ownable(into) || refs.get(into) !== 1 || into.dtype !== "float32") return false;
+      const a = hostData(into), b = hostData(other);
+      if (!a || a.refCount !== 1 || !isFreshArray(a.values)) return false;
+      const x = a.values, y = b?.values;
+      if (!(y instanceof Float32Array) || y.length !== x.length || y === x) return false;
+      for (let i = 0; i < x.length; i++) x[i] += y[i];
+      return true;
+    };
     acc.set(y.id, seed);
     retain(seed);
     const handed = new Set<number>(), consumed = new Set<number>();
@@ -234,6 +256,12 @@ export function gradientsFreeing<T extends Tensor, X extends Tensor>(
         if (cur == null) {
           acc.set(id, dx);
           retain(dx);
+        } else if (freeing && addInto(cur, dx)) {
+          // cur += dx in place: the same float32 sums, without a fresh array.
+        } else if (freeing && cur !== dx && addInto(dx, cur)) {
+          acc.set(id, dx);
+          retain(dx);
+          release(cur, true);
         } else {
           const sum = tf.add(cur, dx);
           acc.set(id, sum);

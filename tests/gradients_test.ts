@@ -246,6 +246,32 @@ Deno.test("the peak during a deep chain is lower than the engine's", async () =>
   assert.ok(eager.backward < ours.backward, `${eager.backward} vs ${ours.backward}`);
 });
 
+for (const backend of ["blas", "onednn"] as const) {
+  Deno.test(`on ${backend}, a weight used twice sums its gradients in place, to the engine's bits`, async () => {
+    await useBackend(backend);
+    const w = kernel([4, 4, 8, 8]);
+    const x = tf.randomNormal([1, 32, 32, 8], 0, 1, "float32", 12) as tf.Tensor4D;
+    // Two passes through the same weight, as G_BA runs twice an iteration.
+    const f = () => tf.mean(tf.conv2d(tf.conv2d(x, w, 2, 1), w, 2, 1)) as tf.Scalar;
+    const theirs = viaEngine(f, [w]);
+    let ours: { value: Tensor; grads: (Tensor | undefined)[] } | undefined;
+    const info = await tf.profile(() => {
+      ours = gradientsFreeing(f, [w]);
+    });
+    assert.deepEqual(bits(ours?.grads[0]), bits(theirs.grads[0]));
+    // The engine adds the two filter gradients into a new array; here no Add runs.
+    assert.equal(info.kernels.filter((k) => k.name === "Add").length, 0);
+    tf.dispose([
+      theirs.value,
+      ...theirs.grads as Tensor[],
+      ours?.value as Tensor,
+      ...ours?.grads as Tensor[],
+      w,
+      x,
+    ]);
+  });
+}
+
 for (const backend of CPU_BACKENDS) {
   Deno.test(`Adam during the generators' backward pass gives the weights of Adam after it on ${backend}`, async () => {
     await useBackend(backend);

@@ -20,6 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
+import { markFresh } from "../fresh_arrays.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type Shape4 = [number, number, number, number];
@@ -240,7 +241,7 @@ function convBackpropFilter(
   const M = c.batchSize * c.outHeight * c.outWidth;
   const K = c.filterHeight * c.filterWidth * c.inChannels;
   const Co = c.outChannels;
-  const dW = new Float32Array(K * Co);
+  const dW = markFresh(new Float32Array(K * Co));
   if (colsIsInput(c)) {
     blas!.sgemm(true, false, K, Co, M, 1, x, dy, 0, dW);
     return dW;
@@ -275,9 +276,7 @@ function convBackpropInput(
   const M = c.batchSize * c.outHeight * c.outWidth;
   const K = c.filterHeight * c.filterWidth * c.inChannels;
   const Co = c.outChannels;
-  const dx = new Float32Array(
-    c.batchSize * c.inHeight * c.inWidth * c.inChannels,
-  );
+  const dx = markFresh(new Float32Array(c.batchSize * c.inHeight * c.inWidth * c.inChannels));
   if (colsIsInput(c)) {
     blas!.sgemm(false, true, M, K, Co, 1, dy, w, 0, dx);
     return dx;

@@ -39,6 +39,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { markFresh } from "../fresh_arrays.ts";
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` these kernels use. */
 interface CpuBackendLike {
@@ -277,7 +278,7 @@ function binary(op: number, args: KernelArgs): tf.TensorInfo | null {
     plan = broadcastPlan(out, smallIsA ? a.shape : b.shape);
     if (!plan) return null; // more than three blocks
   }
-  const y = new Float32Array(n);
+  const y = markFresh(new Float32Array(n));
   if (same) rowVV(op, y, 0, av, 0, bv, 0, n);
   else if (scalarB) rowVS(op, y, 0, av, 0, bv[0], n);
   else if (scalarA) rowSV(op, y, 0, av[0], bv, 0, n);
@@ -573,7 +574,7 @@ function splitV(args: KernelArgs): tf.TensorInfo[] | null {
   let offset = 0;
   for (const s of sizes) {
     const len = s * inner;
-    const y = new Float32Array(outer * len);
+    const y = markFresh(new Float32Array(outer * len));
     if (outer === 1) y.set(xv.subarray(offset, offset + len));
     else if (len >= 256) {
       for (let r = 0; r < outer; r++) {

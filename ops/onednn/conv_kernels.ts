@@ -15,6 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ConvGeometry, OneDnn } from "./onednn.ts";
 import { loadOneDnn } from "./onednn.ts";
 import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
+import { markFresh } from "../fresh_arrays.ts";
 
 /** Kernel names oneDNN serves on the `cpu` backend. */
 export const ONEDNN_KERNEL_NAMES: readonly string[] = [
@@ -145,7 +146,7 @@ function backpropInput(args: KernelArgs): tf.TensorInfo | null {
   if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
   const g = geo.g;
   if (small(g)) return null;
-  const dx = new Float32Array(geo.inShape.reduce((a, b) => a * b, 1));
+  const dx = markFresh(new Float32Array(geo.inShape.reduce((a, b) => a * b, 1)));
   (dnnl as OneDnn).backwardData(g, dyv, wv, dx);
   return backend.makeTensorInfo(geo.inShape, "float32", dx);
 }
@@ -159,7 +160,7 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   const geo = xv && dyv ? geometry(x?.shape, filterShape, { ...attrs, dilations: 1 }) : null;
   if (!geo || !xv || !dyv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i]) || small(geo.g)) return null;
-  const dw = new Float32Array(filterShape.reduce((a, b) => a * b, 1));
+  const dw = markFresh(new Float32Array(filterShape.reduce((a, b) => a * b, 1)));
   (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw);
   return backend.makeTensorInfo(filterShape, "float32", dw);
 }
