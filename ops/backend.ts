@@ -19,6 +19,7 @@
  */
 import { tf } from "./tf.ts";
 import { registerConvFilterGrad } from "./filter_grad.ts";
+import { installArrayPool } from "./array_pool.ts";
 import {
   blasKernelsRegistered,
   registerBlasKernels,
@@ -234,5 +235,6 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
     throw new Error(`backend "${chosen}" failed to initialise`);
   }
   await tf.ready();
+  if (onCpu) installArrayPool(tf.backend());
   return chosen;
 }

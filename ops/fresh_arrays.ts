@@ -11,6 +11,8 @@
  */
 
 const fresh = new WeakSet<Float32Array>();
+// The marked array that owns each buffer, to recognise views of it.
+const owners = new WeakMap<ArrayBufferLike, Float32Array>();
 
 /**
  * Marks `a` as a kernel's own output array (no other tensor views it), and
@@ -25,6 +27,7 @@ const fresh = new WeakSet<Float32Array>();
  */
 export function markFresh(a: Float32Array): Float32Array {
   fresh.add(a);
+  owners.set(a.buffer, a);
   return a;
 }
 
@@ -40,4 +43,39 @@ export function markFresh(a: Float32Array): Float32Array {
  */
 export function isFreshArray(a: unknown): a is Float32Array {
   return a instanceof Float32Array && fresh.has(a);
+}
+
+/**
+ * Withdraws the mark of {@linkcode markFresh}: `a` has been handed out (e.g.
+ * by `dataSync()`), so code we do not know may still hold it.
+ *
+ * @example
+ * ```ts
+ * import { isFreshArray, markFresh, unmarkFresh } from "./fresh_arrays.ts";
+ * const y = markFresh(new Float32Array(4));
+ * unmarkFresh(y);
+ * console.log(isFreshArray(y)); // false
+ * ```
+ */
+export function unmarkFresh(a: unknown): void {
+  if (a instanceof Float32Array) fresh.delete(a);
+}
+
+/**
+ * Withdraws the mark of the array `view` is a view of, when `view` is another
+ * window on a marked array's memory (as the stock `Slice` kernel makes): the
+ * memory is then shared, and must not be changed or reused.
+ *
+ * @example
+ * ```ts
+ * import { isFreshArray, markFresh, unmarkViewed } from "./fresh_arrays.ts";
+ * const y = markFresh(new Float32Array(8));
+ * unmarkViewed(y.subarray(2, 4));
+ * console.log(isFreshArray(y)); // false
+ * ```
+ */
+export function unmarkViewed(view: unknown): void {
+  if (!ArrayBuffer.isView(view)) return;
+  const owner = owners.get(view.buffer);
+  if (owner && owner !== view) fresh.delete(owner);
 }

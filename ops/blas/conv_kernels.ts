@@ -20,7 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
-import { markFresh } from "../fresh_arrays.ts";
+import { takeArray } from "../array_pool.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type Shape4 = [number, number, number, number];
@@ -241,7 +241,7 @@ function convBackpropFilter(
   const M = c.batchSize * c.outHeight * c.outWidth;
   const K = c.filterHeight * c.filterWidth * c.inChannels;
   const Co = c.outChannels;
-  const dW = markFresh(new Float32Array(K * Co));
+  const dW = takeArray(K * Co);
   if (colsIsInput(c)) {
     blas!.sgemm(true, false, K, Co, M, 1, x, dy, 0, dW);
     return dW;
@@ -276,7 +276,8 @@ function convBackpropInput(
   const M = c.batchSize * c.outHeight * c.outWidth;
   const K = c.filterHeight * c.filterWidth * c.inChannels;
   const Co = c.outChannels;
-  const dx = markFresh(new Float32Array(c.batchSize * c.inHeight * c.inWidth * c.inChannels));
+  // Zeroed: col2im adds into it.
+  const dx = takeArray(c.batchSize * c.inHeight * c.inWidth * c.inChannels, true);
   if (colsIsInput(c)) {
     blas!.sgemm(false, true, M, K, Co, 1, dy, w, 0, dx);
     return dx;
@@ -334,9 +335,7 @@ function conv2dKernel(args: KernelArgs): tf.TensorInfo | null {
   if (!x || !filter || !xv || !wv) return null;
   const c = convInfo(x.shape, filter.shape, attrs, attrs.dilations);
   if (!c) return null;
-  const y = new Float32Array(
-    c.batchSize * c.outHeight * c.outWidth * c.outChannels,
-  );
+  const y = takeArray(c.batchSize * c.outHeight * c.outWidth * c.outChannels);
   convForward(c, xv, wv, y, 0);
   return backend.makeTensorInfo(c.outShape, "float32", y);
 }
@@ -408,9 +407,7 @@ function fusedConv2dKernel(args: KernelArgs): tf.TensorInfo | null {
   const c = convInfo(x.shape, filter.shape, attrs, attrs.dilations);
   if (!c) return null;
   const Co = c.outChannels;
-  const y = new Float32Array(
-    c.batchSize * c.outHeight * c.outWidth * Co,
-  );
+  const y = takeArray(c.batchSize * c.outHeight * c.outWidth * Co);
   let beta = 0;
   if (bias) {
     const bv = f32(backend, bias);

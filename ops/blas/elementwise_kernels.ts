@@ -39,7 +39,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { markFresh } from "../fresh_arrays.ts";
+import { takeArray } from "../array_pool.ts";
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` these kernels use. */
 interface CpuBackendLike {
@@ -278,7 +278,7 @@ function binary(op: number, args: KernelArgs): tf.TensorInfo | null {
     plan = broadcastPlan(out, smallIsA ? a.shape : b.shape);
     if (!plan) return null; // more than three blocks
   }
-  const y = markFresh(new Float32Array(n));
+  const y = takeArray(n);
   if (same) rowVV(op, y, 0, av, 0, bv, 0, n);
   else if (scalarB) rowVS(op, y, 0, av, 0, bv[0], n);
   else if (scalarA) rowSV(op, y, 0, av[0], bv, 0, n);
@@ -347,7 +347,7 @@ function select(args: KernelArgs): tf.TensorInfo | null {
     n === 0 || condition.shape.length !== t.shape.length || sizeOf(condition.shape) !== n ||
     sizeOf(e.shape) !== n || cv.length < n || tv.length < n || ev.length < n
   ) return null;
-  const y = new Float32Array(n);
+  const y = takeArray(n);
   // Bitwise select of the float32 words (a data-dependent branch mispredicts
   // half the time): m is all ones where cv[i] === 1, else 0.
   const y32 = bits(y, n), t32 = bits(tv, n), e32 = bits(ev, n);
@@ -375,7 +375,7 @@ function unary(op: number, args: KernelArgs): tf.TensorInfo | null {
     if (typeof a !== "number") return null;
     alpha = a;
   }
-  const y = new Float32Array(n);
+  const y = takeArray(n);
   switch (op) {
     case SQUARE:
       for (let i = 0; i < n; i++) {
@@ -574,7 +574,7 @@ function splitV(args: KernelArgs): tf.TensorInfo[] | null {
   let offset = 0;
   for (const s of sizes) {
     const len = s * inner;
-    const y = markFresh(new Float32Array(outer * len));
+    const y = takeArray(outer * len);
     if (outer === 1) y.set(xv.subarray(offset, offset + len));
     else if (len >= 256) {
       for (let r = 0; r < outer; r++) {
@@ -619,7 +619,7 @@ function concat(args: KernelArgs): tf.TensorInfo | null {
   const outer = sizeOf(first.slice(0, axis));
   if (inner * outer === 0) return null;
   const rowLen = total * inner;
-  const y = new Float32Array(outer * rowLen);
+  const y = takeArray(outer * rowLen);
   let offset = 0;
   for (let k = 0; k < inputs.length; k++) {
     const len = inputs[k].shape[axis] * inner, v = vals[k];
@@ -665,7 +665,7 @@ function resizeNearest(args: KernelArgs): tf.TensorInfo | null {
   };
   const rows = Array.from({ length: newH }, (_, r) => source(r, oldH, newH));
   const cols = Array.from({ length: newW }, (_, c) => source(c, oldW, newW) * C);
-  const y = new Float32Array(batch * newH * newW * C);
+  const y = takeArray(batch * newH * newW * C);
   let o = 0;
   for (let b = 0; b < batch; b++) {
     for (let r = 0; r < newH; r++) {
@@ -696,7 +696,7 @@ function transpose(args: KernelArgs): tf.TensorInfo | null {
   if (![...perm].sort((p, q) => p - q).every((p, i) => p === i)) return null;
   const outShape = perm.map((p) => shape[p]);
   const n = sizeOf(shape);
-  const y = new Float32Array(n);
+  const y = takeArray(n);
   if (n === 0) return backend.makeTensorInfo(outShape, "float32", y);
   const strides = new Array<number>(rank);
   for (let i = rank - 1, s = 1; i >= 0; i--) {

@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { ConvGeometry, OneDnn } from "./onednn.ts";
 import { loadOneDnn } from "./onednn.ts";
 import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
-import { markFresh } from "../fresh_arrays.ts";
+import { takeArray } from "../array_pool.ts";
 
 /** Kernel names oneDNN serves on the `cpu` backend. */
 export const ONEDNN_KERNEL_NAMES: readonly string[] = [
@@ -113,7 +113,7 @@ function conv2d(args: KernelArgs): tf.TensorInfo | null {
   const xv = f32(backend, x), wv = f32(backend, filter);
   const geo = xv && wv ? geometry(x?.shape, filter?.shape, args.attrs ?? {}) : null;
   if (!geo || !xv || !wv || small(geo.g)) return null;
-  const y = new Float32Array(geo.outShape.reduce((a, b) => a * b, 1));
+  const y = takeArray(geo.outShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).forward(geo.g, xv, wv, null, y);
   return backend.makeTensorInfo(geo.outShape, "float32", y);
 }
@@ -129,7 +129,7 @@ function fusedConv2d(args: KernelArgs): tf.TensorInfo | null {
   const bv = bias ? f32(backend, bias) : null;
   const geo = xv && wv ? geometry(x?.shape, filter?.shape, attrs) : null;
   if (!geo || !xv || !wv || (bias && bv?.length !== geo.g.co) || small(geo.g)) return null;
-  const y = new Float32Array(geo.outShape.reduce((a, b) => a * b, 1));
+  const y = takeArray(geo.outShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).forward(geo.g, xv, wv, bv, y);
   return backend.makeTensorInfo(geo.outShape, "float32", y);
 }
@@ -146,7 +146,7 @@ function backpropInput(args: KernelArgs): tf.TensorInfo | null {
   if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
   const g = geo.g;
   if (small(g)) return null;
-  const dx = markFresh(new Float32Array(geo.inShape.reduce((a, b) => a * b, 1)));
+  const dx = takeArray(geo.inShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).backwardData(g, dyv, wv, dx);
   return backend.makeTensorInfo(geo.inShape, "float32", dx);
 }
@@ -160,7 +160,7 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   const geo = xv && dyv ? geometry(x?.shape, filterShape, { ...attrs, dilations: 1 }) : null;
   if (!geo || !xv || !dyv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i]) || small(geo.g)) return null;
-  const dw = markFresh(new Float32Array(filterShape.reduce((a, b) => a * b, 1)));
+  const dw = takeArray(filterShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw);
   return backend.makeTensorInfo(filterShape, "float32", dw);
 }

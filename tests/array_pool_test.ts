@@ -1,0 +1,70 @@
+// The cpu backend's pool of large output arrays: reused when no one can see
+// them, never when someone can.
+import assert from "node:assert/strict";
+import { tf } from "../ops/tf.ts";
+import { useBackend } from "../ops/backend.ts";
+import { MIN_POOLED_ELEMENTS } from "../ops/array_pool.ts";
+
+const N = MIN_POOLED_ELEMENTS * 2;
+
+// The backend's own array behind a tensor (not a copy).
+function arrayOf(t: tf.Tensor): unknown {
+  return (tf.backend() as unknown as { data: { get(id: unknown): { values: unknown } } }).data
+    .get(t.dataId).values;
+}
+
+Deno.test("a disposed output's array serves the next output of that length", async () => {
+  await useBackend("blas");
+  const a = tf.fill([N], 1), b = tf.fill([N], 2);
+  const first = tf.add(a, b);
+  const array = arrayOf(first);
+  first.dispose();
+  const second = tf.mul(a, b); // same length: gets the array back, overwritten
+  assert.equal(arrayOf(second), array);
+  assert.equal((second.dataSync() as Float32Array)[N - 1], 2);
+  tf.dispose([a, b, second]);
+});
+
+Deno.test("an array read out with dataSync or data is never reused", async () => {
+  await useBackend("blas");
+  const a = tf.fill([N], 1), b = tf.fill([N], 2);
+  for (const read of ["dataSync", "data"] as const) {
+    const sum = tf.add(a, b);
+    const values = read === "dataSync" ? sum.dataSync() : await sum.data();
+    sum.dispose();
+    const other = tf.mul(a, b);
+    assert.notEqual(arrayOf(other), values);
+    assert.equal(values[0], 3, `${read}: the caller's array was overwritten`);
+    other.dispose();
+  }
+  tf.dispose([a, b]);
+});
+
+Deno.test("a slice (a view of its input) keeps its values after the input is disposed", async () => {
+  await useBackend("blas");
+  const a = tf.fill([2, N], 1), b = tf.fill([2, N], 2);
+  const sum = tf.add(a, b);
+  const row = tf.slice(sum, [1, 0], [1, N]); // the stock kernel's view of sum's array
+  sum.dispose();
+  const other = tf.mul(a, b); // would take sum's array if it were back in the pool
+  assert.equal((row.dataSync() as Float32Array)[0], 3);
+  tf.dispose([a, b, row, other]);
+});
+
+Deno.test("a training iteration's numbers do not depend on reuse: two runs agree", async () => {
+  await useBackend("onednn");
+  const { createDiscoGan } = await import("../models/discogan.ts");
+  const { createTrainingState, discoGanIteration } = await import("../pipeline/iteration.ts");
+  const run = async () => {
+    const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8, seed: 3 }), { seed: 3 });
+    const batch = {
+      realA: tf.randomUniform([2, 64, 64, 3], -1, 1, "float32", 1) as tf.Tensor4D,
+      realB: tf.randomUniform([2, 64, 64, 3], -1, 1, "float32", 2) as tf.Tensor4D,
+    };
+    const losses = [];
+    for (let i = 0; i < 3; i++) losses.push(await discoGanIteration(state, batch));
+    tf.dispose([batch.realA, batch.realB]);
+    return losses;
+  };
+  assert.deepEqual(await run(), await run());
+});
