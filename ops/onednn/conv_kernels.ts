@@ -27,14 +27,14 @@ export const ONEDNN_KERNEL_NAMES: readonly string[] = [
 
 /**
  * Below this many output pixels (batch × height × width) a convolution or its
- * gradients go to the OpenBLAS kernels when those are registered: these are
- * the bottleneck layers, bound by the filter's memory traffic, which oneDNN
- * also reorders on every call. Measured on an AVX-512 EPYC, full-width U-Net:
- * at 64 output pixels (512 channels) the input gradient took 1.6 ms with
- * OpenBLAS and 3.4 ms with oneDNN; at 256 both about 13 ms; above that oneDNN
- * wins, by 3-10x at 8192 and more.
+ * gradients go to the OpenBLAS kernels when those are registered: the
+ * innermost bottleneck layers, bound by the filter's memory traffic, which
+ * oneDNN also reorders on every call. Chosen by whole iterations of the
+ * full-width networks, alternating settings in one process (AVX-512 EPYC, 2
+ * cores, median ms): 64 px batch 1 took 264 with 64, 292 with 256 and 316
+ * with 0 (all oneDNN); 128 px batch 1 took 485, 565 and 488.
  */
-export const MIN_ONEDNN_PIXELS = 256;
+export const MIN_ONEDNN_PIXELS = 64;
 
 interface CpuBackendLike {
   data: { get(dataId: tf.DataId): { values?: unknown } };
