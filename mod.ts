@@ -20,6 +20,7 @@ export * from "./ops/adam.ts";
 export * from "./ops/gradients.ts";
 export * from "./ops/losses.ts";
 export * from "./ops/instance_norm.ts";
+export * from "./ops/norm_act.ts";
 export * from "./ops/padding.ts";
 export * from "./ops/upsample.ts";
 export * from "./ops/upsample_conv.ts";

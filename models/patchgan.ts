@@ -4,7 +4,7 @@
  */
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
-import { instanceNorm } from "../ops/instance_norm.ts";
+import { instanceNormAct } from "../ops/norm_act.ts";
 import { convPadding } from "../ops/padding.ts";
 import { type Network, param, ParamBuilder } from "./network.ts";
 
@@ -47,7 +47,7 @@ export function patchGanDiscriminator(options: PatchGanOptions = {}): Network {
       2,
       1,
     );
-    return tf.leakyRelu(normalize ? instanceNorm(y) : y, 0.2);
+    return normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2);
   };
   return {
     kind: "patchgan",

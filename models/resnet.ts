@@ -5,6 +5,7 @@
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
+import { instanceNormAct } from "../ops/norm_act.ts";
 import { reflectionPad2d } from "../ops/padding.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { type Network, param, ParamBuilder } from "./network.ts";
@@ -62,7 +63,7 @@ export function resnetGenerator(options: ResNetOptions = {}): Network {
       stride,
       pad,
     );
-  const inRelu = (x: Tensor4D) => tf.relu(instanceNorm(x));
+  const inRelu = (x: Tensor4D) => instanceNormAct(x, "relu");
 
   return {
     kind: "resnet",

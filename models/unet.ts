@@ -4,7 +4,7 @@
  */
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d, convTranspose2dUp } from "../ops/conv.ts";
-import { instanceNorm } from "../ops/instance_norm.ts";
+import { instanceNormAct } from "../ops/norm_act.ts";
 import { upsampleConv } from "../ops/upsample_conv.ts";
 import { type ApplyOptions, type Network, param, ParamBuilder } from "./network.ts";
 
@@ -119,8 +119,8 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
         2,
         1,
       );
-      if (normalize) h = instanceNorm(h);
-      h = dropout(tf.leakyRelu(h, 0.2), rate);
+      h = normalize ? instanceNormAct(h, "leakyRelu", 0.2) : tf.leakyRelu(h, 0.2);
+      h = dropout(h, rate);
       activations.set(`act.${name}`, h);
       skips.push(h);
     }
@@ -131,7 +131,7 @@ export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
         p(`${name}.model.0.weight`),
         p(`${name}.model.0.bias`),
       );
-      u = dropout(tf.relu(instanceNorm(u)), rate);
+      u = dropout(instanceNormAct(u, "relu"), rate);
       h = tf.concat([u, skips.pop() as Tensor4D], 3);
       activations.set(`act.${name}`, h);
     }

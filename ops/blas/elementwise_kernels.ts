@@ -21,7 +21,7 @@
  *   the input.
  * - `SplitV`, `Concat`: any axis, copying contiguous runs.
  * - `Transpose`: any permutation, copying the runs of the axes it leaves in place.
- * - `Square`, `Sqrt`, `Rsqrt`, `Neg`, `Abs`, `Floor`, `Relu`, `LeakyRelu`, `Step`,
+ * - `Square`, `Sqrt`, `Rsqrt`, `Neg`, `Abs`, `Floor`, `Tanh`, `Relu`, `LeakyRelu`, `Step`,
  *   `Select` (same-shape condition), `ResizeNearestNeighbor`.
  *
  * Results are bit-identical to the stock kernels: every element is computed
@@ -361,6 +361,7 @@ function select(args: KernelArgs): tf.TensorInfo | null {
 // ------------------------------------------------------------- unary ops
 
 const SQUARE = 0, SQRT = 1, RSQRT = 2, NEG = 3, ABS = 4, RELU = 5, LEAKY = 6, STEP = 7, FLOOR = 8;
+const TANH = 9;
 
 function unary(op: number, args: KernelArgs): tf.TensorInfo | null {
   const backend = args.backend as CpuBackendLike;
@@ -397,6 +398,9 @@ function unary(op: number, args: KernelArgs): tf.TensorInfo | null {
       break;
     case FLOOR:
       for (let i = 0; i < n; i++) y[i] = Math.floor(xv[i]);
+      break;
+    case TANH:
+      for (let i = 0; i < n; i++) y[i] = Math.tanh(xv[i]);
       break;
     // The sign-dependent ops work on the float32 bit patterns: the sign bit
     // gives a mask (b >> 31) that selects without a branch, which would
@@ -745,6 +749,7 @@ const IMPLS: Record<string, Impl> = {
   Neg: (a) => unary(NEG, a),
   Abs: (a) => unary(ABS, a),
   Floor: (a) => unary(FLOOR, a),
+  Tanh: (a) => unary(TANH, a),
   Relu: (a) => unary(RELU, a),
   LeakyRelu: (a) => unary(LEAKY, a),
   Step: (a) => unary(STEP, a),
