@@ -35,7 +35,7 @@ Networks
   --generator NAME        unet | resnet (default ${d.generator})
   --ngf N --ndf N         generator and discriminator widths (default ${d.ngf}, ${d.ndf}; 64 = the paper's)
   --n-residual-blocks N   ResNet generator blocks (default ${d.nResidualBlocks})
-  --backend NAME          auto | wasm | cpu | blas | webgpu | tensorflow (default ${d.backend})
+  --backend NAME          auto | wasm | cpu | blas | onednn | webgpu | tensorflow (default ${d.backend})
 Output
   --run-dir DIR           where options.json, metrics.jsonl, samples/, checkpoints/ go
                           (default runs/DATE_TIME)

@@ -11,7 +11,7 @@ Usage: deno task translate --checkpoint RUN_OR_CHECKPOINT [--direction ab|ba] --
   --checkpoint PATH   a run directory (its newest checkpoint) or a checkpoint folder
   --direction ab|ba   G_AB (A to B, default) or G_BA
   --out DIR           where the PNGs go (default translated/)
-  --backend NAME      auto | wasm | cpu | blas | webgpu | tensorflow (default auto)
+  --backend NAME      auto | wasm | cpu | blas | onednn | webgpu | tensorflow (default auto)
   --help              this text`;
 
 if (import.meta.main) {
