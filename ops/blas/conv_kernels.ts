@@ -21,6 +21,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
 import { takeArray } from "../array_pool.ts";
+import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type Shape4 = [number, number, number, number];
@@ -36,11 +37,7 @@ interface CpuBackendLike {
   ): tf.TensorInfo;
 }
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}
+type KernelArgs = OverlayKernelArgs;
 
 /** Call counts of one kernel since registration (or the last reset). */
 export interface BlasKernelCounts {
@@ -61,16 +58,7 @@ export interface RegisterBlasOptions {
   maxScratchElements?: number;
 }
 
-/** Kernel names replaced on the `cpu` backend. */
-export const BLAS_KERNEL_NAMES: readonly string[] = [
-  "Conv2D",
-  "Conv2DBackpropInput",
-  "Conv2DBackpropFilter",
-  "FusedConv2D",
-];
-
 let blas: OpenBlas | null = null;
-const stock = new Map<string, tf.KernelConfig>();
 const counts = new Map<string, BlasKernelCounts>();
 let scratch = new Float32Array(0);
 let maxScratch = 4 << 20;
@@ -424,12 +412,19 @@ function fusedConv2dKernel(args: KernelArgs): tf.TensorInfo | null {
   return backend.makeTensorInfo(c.outShape, "float32", y);
 }
 
-const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
-  Conv2D: conv2dKernel,
-  Conv2DBackpropInput: backpropInputKernel,
-  Conv2DBackpropFilter: backpropFilterKernel,
-  FusedConv2D: fusedConv2dKernel,
-};
+const overlay = new KernelOverlay(
+  "cpu",
+  {
+    Conv2D: conv2dKernel,
+    Conv2DBackpropInput: backpropInputKernel,
+    Conv2DBackpropFilter: backpropFilterKernel,
+    FusedConv2D: fusedConv2dKernel,
+  },
+  (name, served) => count(name, served ? "blas" : "fallback"),
+);
+
+/** Kernel names replaced on the `cpu` backend. */
+export const BLAS_KERNEL_NAMES: readonly string[] = Object.keys(overlay.impls);
 
 /**
  * Replaces the `cpu` backend's convolution kernels (see
@@ -464,33 +459,10 @@ export function registerBlasKernels(
     }
     maxScratch = Math.floor(options.maxScratchElements);
   }
-  if (stock.size) return true;
-  const configs = BLAS_KERNEL_NAMES.map((n) => tf.getKernel(n, "cpu"));
-  if (configs.some((k) => k === undefined)) return false;
+  if (overlay.installed) return true;
   blas = lib;
-  for (const cfg of configs as tf.KernelConfig[]) {
-    const name = cfg.kernelName;
-    const impl = IMPLS[name];
-    const fallback = cfg.kernelFunc;
-    stock.set(name, cfg);
-    tf.unregisterKernel(name, "cpu");
-    tf.registerKernel({
-      kernelName: name,
-      backendName: "cpu",
-      setupFunc: cfg.setupFunc,
-      disposeFunc: cfg.disposeFunc,
-      kernelFunc: (args) => {
-        const out = impl(args);
-        if (out) {
-          count(name, "blas");
-          return out;
-        }
-        count(name, "fallback");
-        return fallback(args);
-      },
-    });
-  }
-  return true;
+  if (!overlay.install()) blas = null;
+  return blas !== null;
 }
 
 /**
@@ -505,11 +477,7 @@ export function registerBlasKernels(
  * ```
  */
 export function unregisterBlasKernels(): void {
-  for (const [name, cfg] of stock) {
-    tf.unregisterKernel(name, "cpu");
-    tf.registerKernel(cfg);
-  }
-  stock.clear();
+  overlay.uninstall();
   blas = null;
   scratch = new Float32Array(0);
 }
@@ -525,7 +493,7 @@ export function unregisterBlasKernels(): void {
  * ```
  */
 export function blasKernelsRegistered(): boolean {
-  return stock.size > 0;
+  return overlay.installed;
 }
 
 /**

@@ -40,6 +40,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { takeArray } from "../array_pool.ts";
+import { KernelOverlay, type OverlayImpl } from "../kernel_overlay.ts";
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` these kernels use. */
 interface CpuBackendLike {
@@ -764,8 +765,13 @@ const IMPLS: Record<string, Impl> = {
 /** Kernel names replaced on the `cpu` backend by {@linkcode registerFastCpuKernels}. */
 export const FAST_CPU_KERNEL_NAMES: readonly string[] = Object.keys(IMPLS);
 
-const stock = new Map<string, tf.KernelConfig>();
 const counts = new Map<string, FastCpuKernelCounts>();
+// Concat's inputs come as an array, which the overlay passes through as given.
+const overlay = new KernelOverlay(
+  "cpu",
+  IMPLS as unknown as Record<string, OverlayImpl>,
+  (name, served) => count(name, served ? "fast" : "fallback"),
+);
 
 function count(name: string, which: keyof FastCpuKernelCounts): void {
   let c = counts.get(name);
@@ -791,30 +797,7 @@ function count(name: string, which: keyof FastCpuKernelCounts): void {
  * ```
  */
 export function registerFastCpuKernels(): void {
-  if (stock.size) return;
-  for (const name of FAST_CPU_KERNEL_NAMES) {
-    const cfg = tf.getKernel(name, "cpu");
-    if (!cfg) continue;
-    const impl = IMPLS[name];
-    const fallback = cfg.kernelFunc;
-    stock.set(name, cfg);
-    tf.unregisterKernel(name, "cpu");
-    tf.registerKernel({
-      kernelName: name,
-      backendName: "cpu",
-      setupFunc: cfg.setupFunc,
-      disposeFunc: cfg.disposeFunc,
-      kernelFunc: (args) => {
-        const out = impl(args as KernelArgs);
-        if (out) {
-          count(name, "fast");
-          return out;
-        }
-        count(name, "fallback");
-        return fallback(args);
-      },
-    });
-  }
+  overlay.install(true);
 }
 
 /**
@@ -829,11 +812,7 @@ export function registerFastCpuKernels(): void {
  * ```
  */
 export function unregisterFastCpuKernels(): void {
-  for (const [name, cfg] of stock) {
-    tf.unregisterKernel(name, "cpu");
-    tf.registerKernel(cfg);
-  }
-  stock.clear();
+  overlay.uninstall();
 }
 
 /**
@@ -847,7 +826,7 @@ export function unregisterFastCpuKernels(): void {
  * ```
  */
 export function fastCpuKernelsRegistered(): boolean {
-  return stock.size > 0;
+  return overlay.installed;
 }
 
 /**

@@ -16,14 +16,7 @@ import type { ConvGeometry, OneDnn } from "./onednn.ts";
 import { loadOneDnn } from "./onednn.ts";
 import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
 import { takeArray } from "../array_pool.ts";
-
-/** Kernel names oneDNN serves on the `cpu` backend. */
-export const ONEDNN_KERNEL_NAMES: readonly string[] = [
-  "Conv2D",
-  "FusedConv2D",
-  "Conv2DBackpropInput",
-  "Conv2DBackpropFilter",
-];
+import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
 
 /**
  * Below this many output pixels (batch × height × width) a convolution or its
@@ -41,17 +34,12 @@ interface CpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
 }
 
-interface KernelArgs {
-  inputs: tf.NamedTensorInfoMap;
-  backend: unknown;
-  attrs?: tf.NamedAttrMap;
-}
+type KernelArgs = OverlayKernelArgs;
 
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 
 let dnnl: OneDnn | null = null;
-const earlier = new Map<string, tf.KernelConfig>();
 let served = 0;
 
 function f32(backend: CpuBackendLike, t: tf.TensorInfo | undefined): Float32Array | null {
@@ -165,12 +153,21 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   return backend.makeTensorInfo(filterShape, "float32", dw);
 }
 
-const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
-  Conv2D: conv2d,
-  FusedConv2D: fusedConv2d,
-  Conv2DBackpropInput: backpropInput,
-  Conv2DBackpropFilter: backpropFilter,
-};
+const overlay = new KernelOverlay(
+  "cpu",
+  {
+    Conv2D: conv2d,
+    FusedConv2D: fusedConv2d,
+    Conv2DBackpropInput: backpropInput,
+    Conv2DBackpropFilter: backpropFilter,
+  },
+  (_, ours) => {
+    if (ours) served++;
+  },
+);
+
+/** Kernel names oneDNN serves on the `cpu` backend. */
+export const ONEDNN_KERNEL_NAMES: readonly string[] = Object.keys(overlay.impls);
 
 /**
  * Puts oneDNN in front of the `cpu` backend's convolution kernels. Idempotent.
@@ -191,30 +188,11 @@ const IMPLS: Record<string, (args: KernelArgs) => tf.TensorInfo | null> = {
  * ```
  */
 export function registerOneDnnKernels(): boolean {
-  if (earlier.size) return true;
+  if (overlay.installed) return true;
   const lib = loadOneDnn();
   if (!lib) return false;
-  const configs = ONEDNN_KERNEL_NAMES.map((n) => tf.getKernel(n, "cpu"));
-  if (configs.some((k) => k === undefined)) return false;
   dnnl = lib;
-  for (const cfg of configs as tf.KernelConfig[]) {
-    const impl = IMPLS[cfg.kernelName];
-    const fallback = cfg.kernelFunc;
-    earlier.set(cfg.kernelName, cfg);
-    tf.unregisterKernel(cfg.kernelName, "cpu");
-    tf.registerKernel({
-      ...cfg,
-      kernelFunc: (args) => {
-        const out = impl(args as KernelArgs);
-        if (out) {
-          served++;
-          return out;
-        }
-        return fallback(args);
-      },
-    });
-  }
-  return true;
+  return overlay.install();
 }
 
 /**
@@ -228,11 +206,7 @@ export function registerOneDnnKernels(): boolean {
  * ```
  */
 export function unregisterOneDnnKernels(): void {
-  for (const [name, cfg] of earlier) {
-    tf.unregisterKernel(name, "cpu");
-    tf.registerKernel(cfg);
-  }
-  earlier.clear();
+  overlay.uninstall();
 }
 
 /**
@@ -245,7 +219,7 @@ export function unregisterOneDnnKernels(): void {
  * ```
  */
 export function oneDnnKernelsRegistered(): boolean {
-  return earlier.size > 0;
+  return overlay.installed;
 }
 
 /**
