@@ -501,7 +501,10 @@ export function loadOneDnn(): OneDnn | null {
       loadError = null;
       return cached;
     } catch (e) {
-      errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+      const message = e instanceof Error ? e.message : String(e);
+      // oneDNN 3.x dropped the operation descriptors this binding uses.
+      const hint = /_desc_init/.test(message) ? " (oneDNN 3.x? this needs 2.x: libdnnl2)" : "";
+      errors.push(`${path}: ${message}${hint}`);
       if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) break;
     }
   }
