@@ -20,6 +20,7 @@
 import { tf } from "./tf.ts";
 import { registerConvFilterGrad } from "./filter_grad.ts";
 import { installArrayPool } from "./array_pool.ts";
+import { readEnv } from "./native_library.ts";
 import {
   blasKernelsRegistered,
   registerBlasKernels,
@@ -137,14 +138,6 @@ async function loadTensorflowBindings(): Promise<void> {
 const prepared = new Set<string>();
 // OpenBLAS' own thread count, before the onednn backend set it to one.
 let blasThreads: number | null = null;
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env
-  }
-}
 
 /**
  * Loads, prepares and activates a backend; returns the name of the active one.

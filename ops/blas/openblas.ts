@@ -12,6 +12,7 @@
  */
 
 import { pinLibrary } from "../pin_library.ts";
+import { openFirstLibrary, readEnv } from "../native_library.ts";
 
 /** `CBLAS_ORDER` value for row-major storage (C order). */
 export const CBLAS_ROW_MAJOR = 101;
@@ -112,25 +113,6 @@ export const OPENBLAS_SEARCH_PATHS: readonly string[] = [
 
 let cached: OpenBlas | null | undefined;
 let loadError: string | null = null;
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined; // no --allow-env: just skip the override
-  }
-}
-
-function fileExists(path: string): boolean {
-  if (!path.includes("/")) return true; // bare soname: let the loader search
-  try {
-    return Deno.statSync(path).isFile;
-  } catch (e) {
-    // Without --allow-read we cannot stat, but dlopen may still work.
-    return e instanceof Deno.errors.NotCapable ||
-      e instanceof Deno.errors.PermissionDenied;
-  }
-}
 
 function checkMatrix(
   name: string,
@@ -305,30 +287,14 @@ function open(path: string): OpenBlas {
  */
 export function loadOpenBlas(): OpenBlas | null {
   if (cached !== undefined) return cached;
-  const override = readEnv("DISCOGAN_OPENBLAS");
-  const candidates = override ? [override, ...OPENBLAS_SEARCH_PATHS] : [...OPENBLAS_SEARCH_PATHS];
-  const errors: string[] = [];
-  for (const path of candidates) {
-    if (!fileExists(path)) continue;
-    try {
-      cached = open(path);
-      loadError = null;
-      const threads = Number(readEnv("DISCOGAN_OPENBLAS_THREADS"));
-      if (Number.isInteger(threads) && threads > 0) {
-        cached.setNumThreads(threads);
-      }
-      return cached;
-    } catch (e) {
-      errors.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
-      if (
-        e instanceof Deno.errors.NotCapable ||
-        e instanceof Deno.errors.PermissionDenied
-      ) {
-        break; // no --allow-ffi: every path would fail the same way
-      }
-    }
+  const { library, errors } = openFirstLibrary("DISCOGAN_OPENBLAS", OPENBLAS_SEARCH_PATHS, open);
+  cached = library;
+  if (library) {
+    loadError = null;
+    const threads = Number(readEnv("DISCOGAN_OPENBLAS_THREADS"));
+    if (Number.isInteger(threads) && threads > 0) library.setNumThreads(threads);
+    return library;
   }
-  cached = null;
   loadError = errors.length
     ? `could not open OpenBLAS: ${errors.join("; ")}`
     : "OpenBLAS not found; install it with `apt-get install libopenblas0-pthread` " +

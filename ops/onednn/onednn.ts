@@ -16,6 +16,7 @@
  * @module
  */
 import { pinLibrary } from "../pin_library.ts";
+import { openFirstLibrary } from "../native_library.ts";
 
 /** Library paths tried in order after `DISCOGAN_ONEDNN`. */
 export const ONEDNN_SEARCH_PATHS: readonly string[] = [
@@ -452,14 +453,6 @@ function open(path: string): OneDnn {
 let cached: OneDnn | null | undefined;
 let loadError: string | null = null;
 
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name) || undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Loads oneDNN once per process (later calls return the cached handle): first
  * `$DISCOGAN_ONEDNN`, then {@linkcode ONEDNN_SEARCH_PATHS}. Returns `null`
@@ -481,34 +474,25 @@ function readEnv(name: string): string | undefined {
  */
 export function loadOneDnn(): OneDnn | null {
   if (cached !== undefined) return cached;
-  const override = readEnv("DISCOGAN_ONEDNN");
-  const errors: string[] = [];
-  for (const path of override ? [override, ...ONEDNN_SEARCH_PATHS] : ONEDNN_SEARCH_PATHS) {
-    if (path.includes("/")) {
-      try {
-        if (!Deno.statSync(path).isFile) continue;
-      } catch (e) {
-        if (e instanceof Deno.errors.NotFound) continue;
-      }
-    }
+  const { library, errors } = openFirstLibrary("DISCOGAN_ONEDNN", ONEDNN_SEARCH_PATHS, (path) => {
+    let lib: OneDnn;
     try {
-      cached = open(path);
-      if (!cached.version.startsWith("2.")) {
-        errors.push(`${path}: oneDNN ${cached.version}, but 2.x is needed`);
-        cached = undefined;
-        continue;
-      }
-      loadError = null;
-      return cached;
+      lib = open(path);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
       // oneDNN 3.x dropped the operation descriptors this binding uses.
-      const hint = /_desc_init/.test(message) ? " (oneDNN 3.x? this needs 2.x: libdnnl2)" : "";
-      errors.push(`${path}: ${message}${hint}`);
-      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) break;
+      if (e instanceof Error && /_desc_init/.test(e.message)) {
+        throw new Error(`${e.message} (oneDNN 3.x? this needs 2.x: libdnnl2)`);
+      }
+      throw e;
     }
+    if (!lib.version.startsWith("2.")) throw new Error(`oneDNN ${lib.version}, but 2.x is needed`);
+    return lib;
+  });
+  cached = library;
+  if (library) {
+    loadError = null;
+    return library;
   }
-  cached = null;
   loadError = errors.length
     ? `could not open oneDNN: ${errors.join("; ")}`
     : "oneDNN not found; install it with `apt-get install libdnnl2` " +
