@@ -5,15 +5,7 @@
 import { type Tensor, tf, type Variable } from "./tf.ts";
 import { adamUpdateInPlace } from "./blas/adam.ts";
 import { AdamArena } from "./wasm/adam_simd.ts";
-
-// The cpu backend keeps each tensor's values in a plain Float32Array.
-interface HostBackend {
-  data: { get(id: unknown): { values?: unknown; refCount?: number } | undefined };
-}
-
-function hostEntry(t: Tensor): { values?: unknown; refCount?: number } | undefined {
-  return (tf.backend() as unknown as HostBackend).data.get(t.dataId);
-}
+import { cpuData } from "./cpu_data.ts";
 
 /**
  * Moves a cpu-backend tensor's values into `slot` (an arena view the backend
@@ -21,7 +13,7 @@ function hostEntry(t: Tensor): { values?: unknown; refCount?: number } | undefin
  * values with another tensor and must not change in place.
  */
 function adopt(t: Tensor, slot: Float32Array): Float32Array | null {
-  const entry = hostEntry(t);
+  const entry = cpuData(t);
   if (!entry || entry.refCount !== 1 || !(entry.values instanceof Float32Array)) return null;
   if (entry.values !== slot) {
     slot.set(entry.values);
@@ -32,7 +24,7 @@ function adopt(t: Tensor, slot: Float32Array): Float32Array | null {
 
 /** The values array of a cpu-backend tensor when it alone owns it, else null. */
 function ownedValues(t: Tensor, exclusive: boolean): Float32Array | null {
-  const entry = hostEntry(t);
+  const entry = cpuData(t);
   const values = entry?.values;
   if (!(values instanceof Float32Array)) return null;
   // Another tensor sharing the buffer (a clone, an assigned source) must not change.

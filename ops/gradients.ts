@@ -7,6 +7,7 @@
  */
 import { type Tensor, tf } from "./tf.ts";
 import { isFreshArray } from "./fresh_arrays.ts";
+import { cpuData } from "./cpu_data.ts";
 
 // The parts of TF.js's Engine (engine.js, tape.js in tfjs-core 4.22) used
 // here; none is in the public typings.
@@ -67,15 +68,6 @@ function filterTape(tape: TapeNode[], xs: Tensor[], y: Tensor): TapeNode[] {
     filtered.push({ ...node, inputs, outputs: node.outputs });
   }
   return filtered;
-}
-
-// The cpu backend's record of a tensor's data; undefined on other backends.
-function hostData(t: Tensor): { values?: unknown; refCount?: number } | undefined {
-  if (tf.getBackend() !== "cpu") return undefined;
-  const data = (tf.backend() as unknown as {
-    data?: { get(id: unknown): { values?: unknown; refCount?: number } | undefined };
-  }).data;
-  return data?.get(t.dataId);
 }
 
 function sameShape(a: number[], b: number[]): boolean {
@@ -189,7 +181,7 @@ export function gradientsFreeing<T extends Tensor, X extends Tensor>(
     // and an array one of our kernels allocated (not a view of another).
     const addInto = (into: Tensor, other: Tensor): boolean => {
       if (!ownable(into) || refs.get(into) !== 1 || into.dtype !== "float32") return false;
-      const a = hostData(into), b = hostData(other);
+      const a = cpuData(into), b = cpuData(other);
       if (!a || a.refCount !== 1 || !isFreshArray(a.values)) return false;
       const x = a.values, y = b?.values;
       if (!(y instanceof Float32Array) || y.length !== x.length || y === x) return false;

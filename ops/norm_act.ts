@@ -15,6 +15,7 @@
 import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 import { INSTANCE_NORM_EPS, instanceNorm } from "./instance_norm.ts";
 import { takeArray } from "./array_pool.ts";
+import { cpuFloat32 } from "./cpu_data.ts";
 
 /** The activation after the norm: ReLU (decoder) or LeakyReLU (encoder, discriminator). */
 export type NormActivation = "relu" | "leakyRelu";
@@ -37,27 +38,11 @@ export function instanceNormAct(
   alpha: number = 0.2,
 ): Tensor4D {
   const slope = activation === "relu" ? 0 : alpha;
-  const cpu = cpuArrays();
-  if (!cpu || x.dtype !== "float32") {
+  if (tf.getBackend() !== "cpu" || x.dtype !== "float32") {
     const n = instanceNorm(x);
     return (slope === 0 ? tf.relu(n) : tf.leakyRelu(n, slope)) as Tensor4D;
   }
   return fused(slope)(x);
-}
-
-type ArrayOf = (t: Tensor) => Float32Array | null;
-
-// The cpu backend keeps each tensor's data as a typed array; null elsewhere.
-function cpuArrays(): ArrayOf | null {
-  if (tf.getBackend() !== "cpu") return null;
-  const data = (tf.backend() as unknown as {
-    data?: { get(id: tf.DataId): { values?: unknown } };
-  }).data;
-  if (!data) return null;
-  return (t) => {
-    const v = data.get(t.dataId)?.values;
-    return v instanceof Float32Array ? v : null;
-  };
 }
 
 const ops = new Map<number, (x: Tensor4D) => Tensor4D>();
@@ -67,20 +52,24 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
   if (f) return f;
   f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const [x, save] = args as [Tensor4D, tf.GradSaveFunc];
-    const arrays = cpuArrays() as ArrayOf;
     const [n, h, w, c] = x.shape;
-    const { xHat, y, r } = forward(arrays(x) ?? x.dataSync() as Float32Array, n, h * w, c, slope);
+    const { xHat, y, r } = forward(
+      cpuFloat32(x) ?? x.dataSync() as Float32Array,
+      n,
+      h * w,
+      c,
+      slope,
+    );
     const xHatT = tf.tensor4d(xHat, x.shape);
     save([xHatT, tf.tensor1d(r)]);
     return {
       value: tf.tensor4d(y, x.shape),
       gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const a = cpuArrays() as ArrayOf;
         const [xh, rr] = saved;
         const dx = backward(
-          a(dy) ?? dy.dataSync() as Float32Array,
-          a(xh) as Float32Array,
-          a(rr) as Float32Array,
+          cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
+          cpuFloat32(xh) as Float32Array,
+          cpuFloat32(rr) as Float32Array,
           n,
           h * w,
           c,

@@ -21,21 +21,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, type OpenBlas } from "./openblas.ts";
 import { takeArray } from "../array_pool.ts";
+import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
 import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
-
-/** The parts of tfjs-backend-cpu's `MathBackendCPU` these kernels use. */
-interface CpuBackendLike {
-  data: { get(dataId: tf.DataId): { values?: unknown } };
-  makeTensorInfo(
-    shape: number[],
-    dtype: tf.DataType,
-    values: Float32Array,
-  ): tf.TensorInfo;
-}
 
 type KernelArgs = OverlayKernelArgs;
 
@@ -72,15 +63,6 @@ function count(name: string, which: keyof BlasKernelCounts): void {
   let c = counts.get(name);
   if (!c) counts.set(name, c = { blas: 0, fallback: 0 });
   c[which]++;
-}
-
-function f32(
-  backend: CpuBackendLike,
-  t: tf.TensorInfo | undefined,
-): Float32Array | null {
-  if (!t || t.dtype !== "float32") return null;
-  const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
 }
 
 function nhwc(dataFormat: unknown): boolean {
@@ -295,7 +277,18 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-function convInfo(
+/**
+ * TF.js's geometry of an NHWC convolution from a kernel's shapes and
+ * attributes; null for other ranks or data formats.
+ *
+ * @example
+ * ```ts
+ * import { convInfo } from "./conv_kernels.ts";
+ * const c = convInfo([1, 8, 8, 3], [4, 4, 3, 16], { strides: 2, pad: "same" }, 1);
+ * console.log(c?.outShape); // [1, 4, 4, 16]
+ * ```
+ */
+export function convInfo(
   xShape: readonly number[],
   filterShape: readonly number[],
   attrs: tf.NamedAttrMap,

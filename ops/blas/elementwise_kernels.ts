@@ -40,17 +40,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { takeArray } from "../array_pool.ts";
+import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
 import { KernelOverlay, type OverlayImpl } from "../kernel_overlay.ts";
-
-/** The parts of tfjs-backend-cpu's `MathBackendCPU` these kernels use. */
-interface CpuBackendLike {
-  data: { get(dataId: tf.DataId): { values?: unknown } };
-  makeTensorInfo(
-    shape: number[],
-    dtype: tf.DataType,
-    values: Float32Array | Uint8Array,
-  ): tf.TensorInfo;
-}
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap | tf.TensorInfo[];
@@ -69,12 +60,6 @@ export interface FastCpuKernelCounts {
 }
 
 // ---------------------------------------------------------------- helpers
-
-function f32(backend: CpuBackendLike, t: tf.TensorInfo | undefined): Float32Array | null {
-  if (!t || t.dtype !== "float32") return null;
-  const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
-}
 
 /** The float32 words of `v` as int32 bit patterns. */
 function bits(v: Float32Array, n: number): Int32Array {
@@ -339,7 +324,7 @@ function select(args: KernelArgs): tf.TensorInfo | null {
   const backend = args.backend as CpuBackendLike;
   const { condition, t, e } = args.inputs as tf.NamedTensorInfoMap;
   if (!condition || condition.dtype !== "bool") return null;
-  const cv = backend.data.get(condition.dataId).values;
+  const cv = backend.data.get(condition.dataId)?.values;
   const tv = f32(backend, t), ev = f32(backend, e);
   if (!(cv instanceof Uint8Array) || !t || !e || !tv || !ev) return null;
   const n = sizeOf(t.shape);

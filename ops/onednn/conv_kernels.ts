@@ -11,10 +11,11 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import type { ConvGeometry, OneDnn } from "./onednn.ts";
 import { loadOneDnn } from "./onednn.ts";
-import { blasKernelsRegistered } from "../blas/conv_kernels.ts";
+import { blasKernelsRegistered, convInfo } from "../blas/conv_kernels.ts";
+import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
 import { takeArray } from "../array_pool.ts";
 import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
 
@@ -29,44 +30,21 @@ import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
  */
 export const MIN_ONEDNN_PIXELS = 64;
 
-interface CpuBackendLike {
-  data: { get(dataId: tf.DataId): { values?: unknown } };
-  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
-}
-
 type KernelArgs = OverlayKernelArgs;
 
 type Shape4 = [number, number, number, number];
-type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 
 let dnnl: OneDnn | null = null;
 let served = 0;
-
-function f32(backend: CpuBackendLike, t: tf.TensorInfo | undefined): Float32Array | null {
-  if (!t || t.dtype !== "float32") return null;
-  const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array ? v : null;
-}
 
 function geometry(
   xShape: readonly number[] | undefined,
   filterShape: readonly number[] | undefined,
   attrs: tf.NamedAttrMap,
+  dilations: unknown,
 ): { g: ConvGeometry; outShape: Shape4; inShape: Shape4 } | null {
-  if (xShape?.length !== 4 || filterShape?.length !== 4) return null;
-  const format = attrs.dataFormat;
-  if (format !== undefined && format !== "NHWC" && format !== "channelsLast") return null;
-  const c = tf.backend_util.computeConv2DInfo(
-    xShape as Shape4,
-    filterShape as Shape4,
-    attrs.strides as [number, number] | number,
-    (attrs.dilations ?? 1) as [number, number] | number,
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-    false,
-    "channelsLast",
-  );
-  if (c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
+  const c = xShape && filterShape ? convInfo(xShape, filterShape, attrs, dilations) : null;
+  if (!c || c.dilationHeight !== 1 || c.dilationWidth !== 1) return null;
   const g: ConvGeometry = {
     n: c.batchSize,
     h: c.inHeight,
@@ -99,7 +77,9 @@ function conv2d(args: KernelArgs): tf.TensorInfo | null {
   const backend = args.backend as CpuBackendLike;
   const { x, filter } = args.inputs;
   const xv = f32(backend, x), wv = f32(backend, filter);
-  const geo = xv && wv ? geometry(x?.shape, filter?.shape, args.attrs ?? {}) : null;
+  const geo = xv && wv
+    ? geometry(x?.shape, filter?.shape, args.attrs ?? {}, args.attrs?.dilations)
+    : null;
   if (!geo || !xv || !wv || small(geo.g)) return null;
   const y = takeArray(geo.outShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).forward(geo.g, xv, wv, null, y);
@@ -115,7 +95,7 @@ function fusedConv2d(args: KernelArgs): tf.TensorInfo | null {
   if ((attrs.activation ?? "linear") !== "linear" || preluActivationWeights) return null;
   const xv = f32(backend, x), wv = f32(backend, filter);
   const bv = bias ? f32(backend, bias) : null;
-  const geo = xv && wv ? geometry(x?.shape, filter?.shape, attrs) : null;
+  const geo = xv && wv ? geometry(x?.shape, filter?.shape, attrs, attrs.dilations) : null;
   if (!geo || !xv || !wv || (bias && bv?.length !== geo.g.co) || small(geo.g)) return null;
   const y = takeArray(geo.outShape.reduce((a, b) => a * b, 1));
   (dnnl as OneDnn).forward(geo.g, xv, wv, bv, y);
@@ -127,9 +107,7 @@ function backpropInput(args: KernelArgs): tf.TensorInfo | null {
   const { dy, filter } = args.inputs;
   const attrs = args.attrs ?? {};
   const dyv = f32(backend, dy), wv = f32(backend, filter);
-  const geo = dyv && wv
-    ? geometry(attrs.inputShape as number[], filter?.shape, { ...attrs, dilations: 1 })
-    : null;
+  const geo = dyv && wv ? geometry(attrs.inputShape as number[], filter?.shape, attrs, 1) : null;
   if (!geo || !dyv || !wv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i])) return null;
   const g = geo.g;
@@ -145,7 +123,7 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   const attrs = args.attrs ?? {};
   const xv = f32(backend, x), dyv = f32(backend, dy);
   const filterShape = attrs.filterShape as number[];
-  const geo = xv && dyv ? geometry(x?.shape, filterShape, { ...attrs, dilations: 1 }) : null;
+  const geo = xv && dyv ? geometry(x?.shape, filterShape, attrs, 1) : null;
   if (!geo || !xv || !dyv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i]) || small(geo.g)) return null;
   const dw = takeArray(filterShape.reduce((a, b) => a * b, 1));
