@@ -15,7 +15,7 @@
  * @module
  */
 export type { KernelConfig, Scalar, Tensor, Tensor4D, Variable } from "./ops/tf.ts";
-export * from "./ops/backend.ts";
+export * from "./ops/runtime/backend.ts";
 export * from "./ops/adam.ts";
 export * from "./ops/gradients.ts";
 export * from "./ops/losses.ts";
@@ -25,9 +25,9 @@ export * from "./ops/padding.ts";
 export * from "./ops/upsample.ts";
 export * from "./ops/upsample_conv.ts";
 export * from "./ops/conv.ts";
-export * from "./ops/filter_grad.ts";
-export * from "./ops/safetensors.ts";
-export * from "./ops/atomic_write.ts";
+export * from "./ops/runtime/filter_grad.ts";
+export * from "./ops/formats/safetensors.ts";
+export * from "./ops/formats/atomic_write.ts";
 export * from "./models/network.ts";
 export * from "./models/unet.ts";
 export * from "./models/patchgan.ts";

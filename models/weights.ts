@@ -11,7 +11,7 @@ import {
   type SafetensorsFile,
   type TensorRecord,
   writeSafetensors,
-} from "../ops/safetensors.ts";
+} from "../ops/formats/safetensors.ts";
 import type { Network } from "./network.ts";
 
 // TF.js conv filters are [kh, kw, a, b]; PyTorch stores [b, a, kh, kw] for

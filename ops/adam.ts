@@ -3,9 +3,9 @@
  * @module
  */
 import { type Tensor, tf, type Variable } from "./tf.ts";
-import { adamUpdateInPlace } from "./blas/adam.ts";
-import { AdamArena } from "./wasm/adam_simd.ts";
-import { cpuData } from "./cpu_data.ts";
+import { adamUpdateInPlace } from "./runtime/adam_kernel.ts";
+import { AdamArena } from "./runtime/wasm/adam_simd.ts";
+import { cpuData } from "./runtime/cpu_data.ts";
 
 /**
  * Moves a cpu-backend tensor's values into `slot` (an arena view the backend

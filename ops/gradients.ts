@@ -6,8 +6,8 @@
  * @module
  */
 import { type Tensor, tf } from "./tf.ts";
-import { isFreshArray } from "./fresh_arrays.ts";
-import { cpuData } from "./cpu_data.ts";
+import { isFreshArray } from "./runtime/fresh_arrays.ts";
+import { cpuData } from "./runtime/cpu_data.ts";
 
 // The parts of TF.js's Engine (engine.js, tape.js in tfjs-core 4.22) used
 // here; none is in the public typings.

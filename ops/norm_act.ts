@@ -14,8 +14,8 @@
  */
 import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 import { INSTANCE_NORM_EPS, instanceNorm } from "./instance_norm.ts";
-import { takeArray } from "./array_pool.ts";
-import { cpuFloat32 } from "./cpu_data.ts";
+import { takeArray } from "./runtime/array_pool.ts";
+import { cpuFloat32 } from "./runtime/cpu_data.ts";
 
 /** The activation after the norm: ReLU (decoder) or LeakyReLU (encoder, discriminator). */
 export type NormActivation = "relu" | "leakyRelu";

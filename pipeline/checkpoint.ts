@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { ROLES } from "../models/discogan.ts";
 import { loadStateDict, stateDict } from "../models/weights.ts";
 import type { AdamState } from "../ops/adam.ts";
-import { writeFileAtomic } from "../ops/atomic_write.ts";
-import { readSafetensors, type TensorRecord, writeSafetensors } from "../ops/safetensors.ts";
+import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
+import { readSafetensors, type TensorRecord, writeSafetensors } from "../ops/formats/safetensors.ts";
 import type { TrainingState } from "./iteration.ts";
 
 /** What a checkpoint says about where training stands. */

@@ -3,7 +3,7 @@
  * before any work starts, naming the option.
  * @module
  */
-import { BACKEND_NAMES, type BackendName } from "../ops/backend.ts";
+import { BACKEND_NAMES, type BackendName } from "../ops/runtime/backend.ts";
 import type { DistanceName, GanLossName } from "../ops/losses.ts";
 import { checkImageSize, type GeneratorKind } from "../models/discogan.ts";
 

@@ -4,7 +4,7 @@
  * @module
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../ops/atomic_write.ts";
+import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
 import type { TrainOptions } from "./options.ts";
 
 /** The paths of a run directory. */

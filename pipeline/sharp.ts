@@ -12,7 +12,7 @@
  * @module
  */
 import sharp from "sharp";
-import { pinLoadedLibraries } from "../ops/pin_library.ts";
+import { pinLoadedLibraries } from "../ops/runtime/pin_library.ts";
 
 pinLoadedLibraries(/sharp|vips/);
 

@@ -5,7 +5,7 @@
  */
 import { lastValueFrom, map, Subject, takeWhile, tap } from "rxjs";
 import { type Tensor4D, tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
 import { type BatchSource, pairedSource, unpairedSource } from "./batch_source.ts";
 import { listCheckpoints, loadCheckpoint } from "./checkpoint.ts";

@@ -5,10 +5,10 @@
 import { basename, extname, join } from "node:path";
 import sharp from "./sharp.ts";
 import { tf } from "../ops/tf.ts";
-import { writeFileAtomic } from "../ops/atomic_write.ts";
+import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
 import { createDiscoGan, type DiscoGanModels, disposeDiscoGan } from "../models/discogan.ts";
 import { loadStateDict } from "../models/weights.ts";
-import { readSafetensors } from "../ops/safetensors.ts";
+import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { DataError, decodeImage, listImages } from "./image_folder.ts";
 import { readRunOptions } from "./run_dir.ts";

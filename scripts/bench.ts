@@ -6,9 +6,9 @@
 // per configuration, and a crash (wasm's 4 GiB cap) is recorded, not fatal.
 // The table is printed once at the end; the same data go to a JSON file.
 import { OptionError } from "../pipeline/options.ts";
-import { BACKEND_NAMES, gpuAdapterInfo } from "../ops/backend.ts";
-import { loadOneDnn } from "../ops/onednn/onednn.ts";
-import { loadOpenBlas } from "../ops/blas/openblas.ts";
+import { BACKEND_NAMES, gpuAdapterInfo } from "../ops/runtime/backend.ts";
+import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
+import { loadOpenBlas } from "../ops/runtime/openblas/openblas.ts";
 import { checkImageSize } from "../models/discogan.ts";
 import { tf } from "../ops/tf.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";

@@ -10,7 +10,7 @@
 //
 // deno run -A scripts/bench_worker.ts --backend wasm --image-size 64 --batch-size 1 \
 //   [--ngf 64 --ndf 64 --iterations 5 --warmup 2 --budget 120]
-import { type BackendName, useBackend } from "../ops/backend.ts";
+import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { tf } from "../ops/tf.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";

@@ -1,10 +1,10 @@
-// Regenerates ops/wasm/adam_wasm.ts from ops/wasm/adam.wat (needs the wabt package;
+// Regenerates ops/runtime/wasm/adam_wasm.ts from ops/runtime/wasm/adam.wat (needs the wabt package;
 // run only when the .wat changes): deno run -A scripts/build_adam_wasm.ts
 import wabtInit from "wabt";
 import { encodeBase64 } from "./base64.ts";
 
 const wabt = await wabtInit();
-const dir = new URL("../ops/wasm/", import.meta.url);
+const dir = new URL("../ops/runtime/wasm/", import.meta.url);
 const source = await Deno.readTextFile(new URL("adam.wat", dir));
 const module = wabt.parseWat("adam.wat", source, { simd: true });
 const { buffer } = module.toBinary({});

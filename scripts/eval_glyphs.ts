@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import sharp from "sharp";
 import { tf } from "../ops/tf.ts";
-import { type BackendName, useBackend } from "../ops/backend.ts";
+import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, type GeneratorKind } from "../models/discogan.ts";
 import type { Network } from "../models/network.ts";
 import {
@@ -48,7 +48,7 @@ import {
   SCRIPT_FONT,
   seededRandom,
   toSignedUnit,
-} from "../pipeline/glyph_dataset.ts";
+} from "./glyph_dataset.ts";
 import type { DistanceName, GanLossName } from "../ops/losses.ts";
 
 const { values: flags } = parseArgs({

@@ -3,7 +3,7 @@
 // (Adam's fused in-place loop on cpu/blas is not a kernel: it is the gap
 // between "total wall" and "kernel sum".)
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
 await useBackend(Deno.args[0] as "blas");

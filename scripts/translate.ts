@@ -1,5 +1,5 @@
 // `deno task translate`: apply a trained generator to image files.
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { OptionError } from "../pipeline/options.ts";
 import { translateFiles } from "../pipeline/translate.ts";
 import { parseFlags } from "./cli_args.ts";

@@ -2,8 +2,8 @@
 // them, never when someone can.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
-import { MIN_POOLED_ELEMENTS } from "../ops/array_pool.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
+import { MIN_POOLED_ELEMENTS } from "../ops/runtime/array_pool.ts";
 
 const N = MIN_POOLED_ELEMENTS * 2;
 

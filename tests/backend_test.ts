@@ -1,7 +1,7 @@
 // Backend choice: names checked, the optional TensorFlow bindings fail clearly.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { type BackendName, useBackend } from "../ops/backend.ts";
+import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 
 Deno.test("an unknown backend name is refused with the list of names", async () => {
   await assert.rejects(
@@ -25,9 +25,9 @@ Deno.test("the tensorflow backend, when not installed, says how to install it an
 });
 
 Deno.test("auto picks webgpu on a hardware GPU, else onednn, else blas, else wasm", async () => {
-  const { gpuAdapterInfo } = await import("../ops/backend.ts");
-  const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
-  const { loadOneDnn } = await import("../ops/onednn/onednn.ts");
+  const { gpuAdapterInfo } = await import("../ops/runtime/backend.ts");
+  const { loadOpenBlas } = await import("../ops/runtime/openblas/openblas.ts");
+  const { loadOneDnn } = await import("../ops/runtime/onednn/onednn.ts");
   const adapter = await gpuAdapterInfo();
   const chosen = await useBackend("auto");
   const cpuChoice = loadOneDnn() ? "onednn" : loadOpenBlas() ? "blas" : "wasm";
@@ -35,7 +35,7 @@ Deno.test("auto picks webgpu on a hardware GPU, else onednn, else blas, else was
 });
 
 Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", async () => {
-  const { blasKernelsRegistered } = await import("../ops/blas/conv_kernels.ts");
+  const { blasKernelsRegistered } = await import("../ops/runtime/openblas/conv_kernels.ts");
   assert.equal(await useBackend("blas"), "blas");
   assert.equal(blasKernelsRegistered(), true);
   assert.equal(tf.getBackend(), "cpu");
@@ -44,9 +44,9 @@ Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", asyn
 });
 
 Deno.test("onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off", async () => {
-  const { blasKernelsRegistered } = await import("../ops/blas/conv_kernels.ts");
-  const { oneDnnKernelsRegistered, oneDnnCalls } = await import("../ops/onednn/conv_kernels.ts");
-  const { loadOpenBlas } = await import("../ops/blas/openblas.ts");
+  const { blasKernelsRegistered } = await import("../ops/runtime/openblas/conv_kernels.ts");
+  const { oneDnnKernelsRegistered, oneDnnCalls } = await import("../ops/runtime/onednn/conv_kernels.ts");
+  const { loadOpenBlas } = await import("../ops/runtime/openblas/openblas.ts");
   const blas = loadOpenBlas();
   const ownThreads = blas?.getNumThreads();
   assert.equal(await useBackend("onednn"), "onednn");

@@ -7,18 +7,18 @@ import {
   loadOpenBlas,
   type OpenBlas,
   openBlasLoadError,
-} from "../ops/blas/openblas.ts";
+} from "../ops/runtime/openblas/openblas.ts";
 import {
   BLAS_KERNEL_NAMES,
   blasKernelsRegistered,
   blasKernelStats,
   registerBlasKernels,
   unregisterBlasKernels,
-} from "../ops/blas/conv_kernels.ts";
-import { adamUpdateInPlace } from "../ops/blas/adam.ts";
+} from "../ops/runtime/openblas/conv_kernels.ts";
+import { adamUpdateInPlace } from "../ops/runtime/adam_kernel.ts";
 
 const INSTALL_HINT =
-  "OpenBLAS is required for ops/blas (run: apt-get install -y libopenblas0-pthread)";
+  "OpenBLAS is required for ops/runtime/openblas (run: apt-get install -y libopenblas0-pthread)";
 
 function requireBlas(): OpenBlas {
   const blas = loadOpenBlas();

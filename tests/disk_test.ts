@@ -2,7 +2,7 @@
 // created: clear errors, and nothing already written is damaged.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { createTrainingState } from "../pipeline/iteration.ts";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";

@@ -1,10 +1,10 @@
-// The fast float32 cpu kernels of ops/blas/elementwise_kernels.ts against the
+// The fast float32 cpu kernels of ops/runtime/elementwise_kernels.ts against the
 // stock tfjs-backend-cpu kernels (bit-identical), through gradients, and in the
 // PyTorch parity iteration on the blas backend.
 import assert from "node:assert/strict";
 import { checkIteration } from "./iteration_check.ts";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import {
   FAST_CPU_KERNEL_NAMES,
@@ -12,7 +12,7 @@ import {
   fastCpuKernelStats,
   registerFastCpuKernels,
   unregisterFastCpuKernels,
-} from "../ops/blas/elementwise_kernels.ts";
+} from "../ops/runtime/elementwise_kernels.ts";
 
 /** Deterministic values in [-2, 2), with exact ties, zeros, -0 and (optionally) NaN mixed in. */
 function rand(n: number, seed: number, nan = false): Float32Array {

@@ -1,6 +1,6 @@
 // Loading the PyTorch parity fixtures (../shared/fixtures/parity) as TF.js tensors.
 import { tf } from "../ops/tf.ts";
-import { readSafetensors, type SafetensorsFile } from "../ops/safetensors.ts";
+import { readSafetensors, type SafetensorsFile } from "../ops/formats/safetensors.ts";
 import { loadStateDict } from "../models/weights.ts";
 import type { Network } from "../models/network.ts";
 

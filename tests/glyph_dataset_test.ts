@@ -12,7 +12,7 @@ import {
   renderGlyphSet,
   SCRIPT_FONT,
   toSignedUnit,
-} from "../pipeline/glyph_dataset.ts";
+} from "../scripts/glyph_dataset.ts";
 
 const PX = GLYPH_SIZE * GLYPH_SIZE * 3;
 

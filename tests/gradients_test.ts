@@ -2,7 +2,7 @@
 // tensors left, lower peak.
 import assert from "node:assert/strict";
 import { type Tensor, tf, type Variable } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { gradientsFreeing } from "../ops/gradients.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";

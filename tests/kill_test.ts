@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { listCheckpoints } from "../pipeline/checkpoint.ts";
-import { readSafetensors } from "../ops/safetensors.ts";
+import { readSafetensors } from "../ops/formats/safetensors.ts";
 
 const TRAIN = new URL("../scripts/train.ts", import.meta.url).pathname;
 const ITERATIONS = 60;

@@ -1,12 +1,12 @@
 // Parameter names and counts as PyTorch-GAN's networks; weights files both ways.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
 import { resnetGenerator } from "../models/resnet.ts";
 import { unetGenerator } from "../models/unet.ts";
 import { loadNetwork, saveNetwork, stateDict } from "../models/weights.ts";
-import { readSafetensors, writeSafetensors } from "../ops/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../ops/formats/safetensors.ts";
 import { fixture, FIXTURES } from "./fixtures.ts";
 
 const count = (params: Map<string, tf.Variable>) =>

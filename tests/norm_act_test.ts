@@ -2,7 +2,7 @@
 // of TF.js ops (which the parity tests check against PyTorch).
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
 import { instanceNormAct, type NormActivation } from "../ops/norm_act.ts";
 

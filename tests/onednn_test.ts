@@ -1,9 +1,9 @@
 // The onednn backend's convolution kernels against TF.js's stock cpu kernels.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
-import { loadOneDnn } from "../ops/onednn/onednn.ts";
-import { oneDnnCalls } from "../ops/onednn/conv_kernels.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
+import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
+import { oneDnnCalls } from "../ops/runtime/onednn/conv_kernels.ts";
 
 type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
 

@@ -1,7 +1,7 @@
 // The building blocks: losses, upsample gradient, filter-gradient kernel, Adam.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { bceWithLogits, distance, ganLoss } from "../ops/losses.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { Adam } from "../ops/adam.ts";
@@ -176,8 +176,8 @@ for (const backend of CPU_BACKENDS) {
 }
 
 Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding included", async () => {
-  const { AdamArena } = await import("../ops/wasm/adam_simd.ts");
-  const { adamUpdateInPlace } = await import("../ops/blas/adam.ts");
+  const { AdamArena } = await import("../ops/runtime/wasm/adam_simd.ts");
+  const { adamUpdateInPlace } = await import("../ops/runtime/adam_kernel.ts");
   for (const n of [1, 7, 64, 1001]) {
     const arena = new AdamArena(3 * (n + 4) + 8, n);
     const [p, m, v] = [arena.alloc(n), arena.alloc(n), arena.alloc(n)];

@@ -1,7 +1,7 @@
 // G_AB and D_A forward passes against PyTorch, every listed activation included.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { unetGenerator } from "../models/unet.ts";
 import { patchGanDiscriminator } from "../models/patchgan.ts";
 import { CPU_BACKENDS, loadFixtureWeights, maxAbs, maxAbsDiff, tensor } from "./fixtures.ts";

@@ -1,7 +1,7 @@
 // Every parameter gradient and the input gradient against PyTorch.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { unetGenerator } from "../models/unet.ts";
 import { patchGanDiscriminator } from "../models/patchgan.ts";
 import type { Network } from "../models/network.ts";

@@ -1,6 +1,6 @@
 // One full training iteration (paired and unpaired) against PyTorch: every loss
 // and every updated weight of the four networks.
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
 import { checkIteration } from "./iteration_check.ts";
 

@@ -2,13 +2,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { listCheckpoints } from "../pipeline/checkpoint.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
-import { readSafetensors } from "../ops/safetensors.ts";
+import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import type { TensorBatch } from "../pipeline/operators.ts";
 

@@ -11,8 +11,8 @@ import {
   type SafetensorsFile,
   type TensorRecord,
   writeSafetensors,
-} from "../ops/safetensors.ts";
-import { writeFileAtomic, writeFileAtomicSync } from "../ops/atomic_write.ts";
+} from "../ops/formats/safetensors.ts";
+import { writeFileAtomic, writeFileAtomicSync } from "../ops/formats/atomic_write.ts";
 
 const FIXTURES = Deno.env.get("DISCOGAN_FIXTURES") ??
   fileURLToPath(new URL("../../shared/fixtures/parity/", import.meta.url));
@@ -658,7 +658,7 @@ Deno.test("SIGKILL during repeated writes never leaves a torn target", async () 
     await Deno.writeFile(path, new Uint8Array(size).fill(1));
     // The child rewrites the target forever, alternating fill bytes 2 and 3,
     // so whenever it is killed it is most likely in the middle of a write.
-    const module = new URL("../ops/atomic_write.ts", import.meta.url).href;
+    const module = new URL("../ops/formats/atomic_write.ts", import.meta.url).href;
     const script = `import { writeFileAtomic } from ${JSON.stringify(module)};
       const a = new Uint8Array(${size}).fill(2), b = new Uint8Array(${size}).fill(3);
       console.log("ready");

@@ -2,7 +2,7 @@
 // dropout on and reproducible, the loss options.
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { useBackend } from "../ops/backend.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
 import {
   createTrainingState,

@@ -1,7 +1,7 @@
 // The same forward pass and one full iteration on WebGPU (Mesa's lavapipe in CI).
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
-import { gpuAdapterInfo, useBackend } from "../ops/backend.ts";
+import { gpuAdapterInfo, useBackend } from "../ops/runtime/backend.ts";
 import { fixtureBatch, fixtureModels, maxAbs, maxAbsDiff, tensor } from "./fixtures.ts";
 import { checkIteration } from "./iteration_check.ts";
 

@@ -3,7 +3,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { writeFileAtomic } from "../../ops/atomic_write.ts";
+import { writeFileAtomic } from "../../ops/formats/atomic_write.ts";
 import type { IterationRecord, Sink } from "../record.ts";
 
 /** One line of `metrics.jsonl`. */

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import sharp from "../sharp.ts";
 import { type Tensor4D, tf } from "../../ops/tf.ts";
-import { writeFileAtomic } from "../../ops/atomic_write.ts";
+import { writeFileAtomic } from "../../ops/formats/atomic_write.ts";
 import type { DiscoGanModels } from "../../models/discogan.ts";
 import type { IterationRecord, Sink } from "../record.ts";
 

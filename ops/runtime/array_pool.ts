@@ -74,7 +74,7 @@ const installed = new WeakSet<object>();
  *
  * @example
  * ```ts
- * import { tf } from "./tf.ts";
+ * import { tf } from "../tf.ts";
  * import { installArrayPool } from "./array_pool.ts";
  * await tf.setBackend("cpu");
  * installArrayPool(tf.backend());

@@ -3,7 +3,7 @@
  *
  * {@linkcode registerOneDnnKernels} puts oneDNN in front of whatever
  * `Conv2D`, `Conv2DBackpropInput` and `Conv2DBackpropFilter` kernels the `cpu`
- * backend has (the OpenBLAS ones of `ops/blas/conv_kernels.ts`, or the stock
+ * backend has (the OpenBLAS ones of `ops/runtime/openblas/conv_kernels.ts`, or the stock
  * ones). The earlier kernel still serves what oneDNN is not given: NCHW data,
  * dilations, non-float32 data, and layers with few output pixels, where the
  * OpenBLAS kernels measured faster (oneDNN spends those calls reordering the
@@ -14,7 +14,7 @@
 import type * as tf from "@tensorflow/tfjs";
 import type { ConvGeometry, OneDnn } from "./onednn.ts";
 import { loadOneDnn } from "./onednn.ts";
-import { blasKernelsRegistered, convInfo } from "../blas/conv_kernels.ts";
+import { blasKernelsRegistered, convInfo } from "../openblas/conv_kernels.ts";
 import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
 import { takeArray } from "../array_pool.ts";
 import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";

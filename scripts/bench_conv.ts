@@ -4,7 +4,7 @@
  * fused Adam step on 29M parameters.
  *
  * ```sh
- * deno run -A ops/blas/bench_conv.ts [--threads N] [--no-stock] [--batch 1,4]
+ * deno run -A scripts/bench_conv.ts [--threads N] [--no-stock] [--batch 1,4]
  *   [--budget-ms 250] [--max-stock-ms 2000] [--no-adam]
  * ```
  *
@@ -18,9 +18,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { loadOpenBlas, openBlasLoadError } from "./openblas.ts";
-import { blasKernelStats, registerBlasKernels, unregisterBlasKernels } from "./conv_kernels.ts";
-import { adamUpdateInPlace } from "./adam.ts";
+import { loadOpenBlas, openBlasLoadError } from "../ops/runtime/openblas/openblas.ts";
+import { blasKernelStats, registerBlasKernels, unregisterBlasKernels } from "../ops/runtime/openblas/conv_kernels.ts";
+import { adamUpdateInPlace } from "../ops/runtime/adam_kernel.ts";
 
 interface Layer {
   name: string;

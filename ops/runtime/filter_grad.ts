@@ -10,7 +10,7 @@
  * `PadV2`, `Transpose`, `Conv2D` and `Slice` kernels.
  * @module
  */
-import { type KernelConfig, tf } from "./tf.ts";
+import { type KernelConfig, tf } from "../tf.ts";
 
 type Info = tf.TensorInfo;
 type Kernel = (inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap) => Info;
@@ -38,7 +38,7 @@ function kernelsOf(backendName: string, backend: tf.KernelBackend) {
  *
  * @example
  * ```ts
- * import { tf } from "./tf.ts";
+ * import { tf } from "../tf.ts";
  * import { registerConvFilterGrad } from "./filter_grad.ts";
  * registerConvFilterGrad("cpu");
  * const x = tf.randomNormal([1, 8, 8, 3]) as tf.Tensor4D;

@@ -32,7 +32,7 @@
  *
  * @example
  * ```ts
- * import { adamUpdateInPlace } from "./adam.ts";
+ * import { adamUpdateInPlace } from "./adam_kernel.ts";
  * const p = new Float32Array([1, 2]), g = new Float32Array([0.1, -0.2]);
  * const m = new Float32Array(2), v = new Float32Array(2);
  * adamUpdateInPlace(p, g, m, v, 1, 1e-3, 0.9, 0.999, 1e-8);

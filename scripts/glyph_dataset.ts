@@ -21,7 +21,7 @@
  * @module
  */
 import hersheytext from "hersheytext";
-import sharp from "./sharp.ts";
+import sharp from "../pipeline/sharp.ts";
 
 /**
  * The 26 lower-case letters.

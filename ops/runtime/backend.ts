@@ -17,7 +17,7 @@
  *   oneDNN loads, else `blas` when OpenBLAS loads, else `wasm`.
  * @module
  */
-import { tf } from "./tf.ts";
+import { tf } from "../tf.ts";
 import { registerConvFilterGrad } from "./filter_grad.ts";
 import { installArrayPool } from "./array_pool.ts";
 import { readEnv } from "./native_library.ts";
@@ -25,9 +25,9 @@ import {
   blasKernelsRegistered,
   registerBlasKernels,
   unregisterBlasKernels,
-} from "./blas/conv_kernels.ts";
-import { loadOpenBlas, openBlasLoadError } from "./blas/openblas.ts";
-import { fastCpuKernelsRegistered, registerFastCpuKernels } from "./blas/elementwise_kernels.ts";
+} from "./openblas/conv_kernels.ts";
+import { loadOpenBlas, openBlasLoadError } from "./openblas/openblas.ts";
+import { fastCpuKernelsRegistered, registerFastCpuKernels } from "./elementwise_kernels.ts";
 import {
   oneDnnKernelsRegistered,
   registerOneDnnKernels,

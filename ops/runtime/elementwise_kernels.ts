@@ -39,9 +39,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { takeArray } from "../array_pool.ts";
-import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
-import { KernelOverlay, type OverlayImpl } from "../kernel_overlay.ts";
+import { takeArray } from "./array_pool.ts";
+import { type CpuBackendLike, float32Input as f32 } from "./cpu_data.ts";
+import { KernelOverlay, type OverlayImpl } from "./kernel_overlay.ts";
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap | tf.TensorInfo[];

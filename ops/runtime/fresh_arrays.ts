@@ -5,7 +5,7 @@
  * data (counted by `refCount`), and the stock `Slice` kernel returns a
  * `subarray` view of its input under a new data id, which no count reveals. An
  * array may be changed in place only when it is known to be nobody else's:
- * the kernels of `ops/blas/` and `ops/onednn/` mark the arrays they allocate
+ * the kernels of `ops/runtime/openblas/` and `ops/runtime/onednn/` mark the arrays they allocate
  * for their outputs here, and `gradientsFreeing` sums gradients into them.
  * @module
  */
