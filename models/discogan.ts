@@ -1,32 +1,168 @@
 /**
- * The four networks of DiscoGAN, built from one configuration.
+ * The four networks of DiscoGAN, built from one configuration, and the
+ * registries of the architectures they can have: a new generator or
+ * discriminator is its own file plus one entry in {@link GENERATORS} or
+ * {@link DISCRIMINATORS}; its name then becomes a choice of `--generator`, with
+ * its size rule checked before training.
  * @module
  */
 import type { Network } from "./network.ts";
-import { checkUNetSize, unetGenerator } from "./unet.ts";
-import { resnetGenerator } from "./resnet.ts";
-import { patchGanDiscriminator } from "./patchgan.ts";
+import { OptionError, type OptionTable, resolveOptions } from "./options.ts";
+import { UNET_SIZE_MULTIPLE, unetGenerator } from "./unet.ts";
+import { RESNET_SIZE_MULTIPLE, resnetGenerator } from "./resnet.ts";
+import { PATCHGAN_SIZE_MULTIPLE, patchGanDiscriminator } from "./patchgan.ts";
 
 /** Which generator architecture to build. */
 export type GeneratorKind = "unet" | "resnet";
 
-/** What the four networks look like. */
-export interface DiscoGanConfig {
-  /** Image side in pixels (square images); U-Net: a multiple of 64. Default 64. */
-  imageSize?: number;
+/** Which discriminator architecture to build. */
+export type DiscriminatorKind = "patchgan";
+
+/** What a network builder is given. */
+export interface BuildOptions {
+  /** Image channels. */
+  channels: number;
+  /** Base width (`ngf` or `ndf`). */
+  width: number;
+  /** Residual blocks (ResNet generator). */
+  nResidualBlocks: number;
+  /** Initialisation seed. */
+  seed: number;
+}
+
+/** An architecture: how to build it, and which image sides it can run. */
+export interface Architecture {
+  /** Builds the network. */
+  build(options: BuildOptions): Network;
+  /** Image sides must be multiples of this. */
+  sizeMultiple: number;
+}
+
+/**
+ * The generator architectures, by `--generator` name.
+ *
+ * @example
+ * ```ts
+ * import { GENERATORS } from "./discogan.ts";
+ * console.log(Object.keys(GENERATORS)); // ["unet", "resnet"]
+ * ```
+ */
+export const GENERATORS: Readonly<Record<GeneratorKind, Architecture>> = {
+  unet: {
+    build: (o) => unetGenerator({ channels: o.channels, ngf: o.width, seed: o.seed }),
+    sizeMultiple: UNET_SIZE_MULTIPLE,
+  },
+  resnet: {
+    build: (o) =>
+      resnetGenerator({
+        channels: o.channels,
+        ngf: o.width,
+        nResidualBlocks: o.nResidualBlocks,
+        seed: o.seed,
+      }),
+    sizeMultiple: RESNET_SIZE_MULTIPLE,
+  },
+};
+
+/**
+ * The discriminator architectures, by name.
+ *
+ * @example
+ * ```ts
+ * import { DISCRIMINATORS } from "./discogan.ts";
+ * console.log(DISCRIMINATORS.patchgan.sizeMultiple); // 8
+ * ```
+ */
+export const DISCRIMINATORS: Readonly<Record<DiscriminatorKind, Architecture>> = {
+  patchgan: {
+    build: (o) => patchGanDiscriminator({ channels: o.channels, ndf: o.width, seed: o.seed }),
+    sizeMultiple: PATCHGAN_SIZE_MULTIPLE,
+  },
+};
+
+/** What the four networks look like: the network rows of the options table. */
+export interface NetworkOptions {
+  /** Image side in pixels (square images). */
+  imageSize: number;
+  /** Generator architecture. */
+  generator: GeneratorKind;
+  /** Generator base width. */
+  ngf: number;
+  /** Discriminator base width. */
+  ndf: number;
+  /** Residual blocks of the ResNet generator. */
+  nResidualBlocks: number;
+  /** Seed of the initialisation (and, in training, of the data order and dropout masks). */
+  seed: number;
+}
+
+/** {@link NetworkOptions}, any of them, plus the image channels (default 3). */
+export interface DiscoGanConfig extends Partial<NetworkOptions> {
   /** Image channels. Default 3. */
   channels?: number;
-  /** Generator architecture. Default "unet". */
-  generator?: GeneratorKind;
-  /** Generator base width. Default 64. */
-  ngf?: number;
-  /** Discriminator base width. Default 64. */
-  ndf?: number;
-  /** Residual blocks of the ResNet generator. Default 9. */
-  nResidualBlocks?: number;
-  /** Initialisation seed. Default 0. */
-  seed?: number;
 }
+
+/**
+ * The network options: kind, default, range and help of each, declared once.
+ *
+ * @example
+ * ```ts
+ * import { NETWORK_OPTIONS } from "./discogan.ts";
+ * console.log(NETWORK_OPTIONS.ngf.default); // 16
+ * ```
+ */
+export const NETWORK_OPTIONS: OptionTable<NetworkOptions> = {
+  imageSize: {
+    kind: "int",
+    default: 64,
+    min: 1,
+    max: 4096,
+    help: "image side in pixels (a multiple of 64 for the U-Net)",
+    group: "Data",
+    check: (size: number, o) => {
+      if (o.generator as string in GENERATORS) checkImageSize(size, o.generator as GeneratorKind);
+    },
+  },
+  generator: {
+    kind: "choice",
+    default: "unet",
+    choices: Object.keys(GENERATORS),
+    help: "generator architecture",
+    group: "Networks",
+  },
+  ngf: {
+    kind: "int",
+    default: 16,
+    min: 1,
+    max: 1024,
+    help: "generator base width (64 = the paper's)",
+    group: "Networks",
+  },
+  ndf: {
+    kind: "int",
+    default: 16,
+    min: 1,
+    max: 1024,
+    help: "discriminator base width (64 = the paper's)",
+    group: "Networks",
+  },
+  nResidualBlocks: {
+    kind: "int",
+    default: 9,
+    min: 0,
+    max: 64,
+    help: "residual blocks of the ResNet generator",
+    group: "Networks",
+  },
+  seed: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    max: 2 ** 31 - 1,
+    help: "seed of the initialisation, the data order and dropout",
+    group: "Training",
+  },
+};
 
 /** G_AB, G_BA, D_A and D_B. */
 export interface DiscoGanModels {
@@ -40,11 +176,40 @@ export interface DiscoGanModels {
   dB: Network;
 }
 
-/** The role names used for parameters in checkpoints and optimizer state. */
-export const ROLES = ["g_ab", "g_ba", "d_a", "d_b"] as const;
+/** A network's name in files: checkpoints, optimizer state, parameter keys. */
+export type RoleName = "g_ab" | "g_ba" | "d_a" | "d_b";
 
 /**
- * Throws a RangeError naming the sizes that work, unless `size` works for `generator`.
+ * The one mapping between the networks' names in code (`gAB`, the paper's
+ * G_AB) and in files (`g_ab.safetensors`, `g_ab.final.2.bias`).
+ *
+ * @example
+ * ```ts
+ * import { ROLE_NAMES } from "./discogan.ts";
+ * console.log(ROLE_NAMES.gAB); // "g_ab"
+ * ```
+ */
+export const ROLE_NAMES: Readonly<Record<keyof DiscoGanModels, RoleName>> = {
+  gAB: "g_ab",
+  gBA: "g_ba",
+  dA: "d_a",
+  dB: "d_b",
+};
+
+/**
+ * The file names of the four networks, in checkpoint order.
+ *
+ * @example
+ * ```ts
+ * import { ROLES } from "./discogan.ts";
+ * console.log(ROLES); // ["g_ab", "g_ba", "d_a", "d_b"]
+ * ```
+ */
+export const ROLES: readonly RoleName[] = Object.values(ROLE_NAMES);
+
+/**
+ * Throws a RangeError naming the sizes that work, unless `size` works for
+ * `generator` and the discriminator.
  *
  * @example
  * ```ts
@@ -56,23 +221,30 @@ export const ROLES = ["g_ab", "g_ba", "d_a", "d_b"] as const;
 export function checkImageSize(
   size: number,
   generator: GeneratorKind = "unet",
+  discriminator: DiscriminatorKind = "patchgan",
 ): void {
   if (!Number.isInteger(size) || size <= 0) {
-    throw new RangeError(
-      `image size ${size} is not a positive whole number of pixels`,
-    );
+    throw new RangeError(`image size ${size} is not a positive whole number of pixels`);
   }
-  if (generator === "unet") checkUNetSize(size, size);
-  else if (size % 8 !== 0) {
+  const m = lcm(GENERATORS[generator].sizeMultiple, DISCRIMINATORS[discriminator].sizeMultiple);
+  if (size % m !== 0) {
     throw new RangeError(
-      `image size ${size} does not work with the ResNet generator and PatchGAN: use a multiple of 8 (32, 64, 128, ...)`,
+      `image size ${size}x${size} does not work with the ${generator} generator and the ` +
+        `${discriminator} discriminator: each side must be a multiple of ${m}; ` +
+        `use one of the multiples of ${m} (${m}, ${2 * m}, ${3 * m}, ${4 * m}, ...)`,
     );
   }
 }
 
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  return (a / gcd(a, b)) * b;
+}
+
 /**
- * Builds the four networks. Each gets its own initialisation seed derived
- * from `seed`.
+ * Builds the four networks, with the defaults of {@link NETWORK_OPTIONS} for
+ * what `config` leaves out. Each network gets its own initialisation seed
+ * derived from `seed`.
  *
  * @example
  * ```ts
@@ -82,27 +254,25 @@ export function checkImageSize(
  * ```
  */
 export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
-  const {
-    imageSize = 64,
-    channels = 3,
-    generator = "unet",
-    ngf = 64,
-    ndf = 64,
-  } = config;
-  const { nResidualBlocks = 9, seed = 0 } = config;
-  checkImageSize(imageSize, generator);
-  const base = seed * 10_000;
-  const g = (s: number) =>
-    generator === "unet"
-      ? unetGenerator({ channels, ngf, seed: s })
-      : resnetGenerator({ channels, ngf, nResidualBlocks, seed: s });
-  const d = (s: number) => patchGanDiscriminator({ channels, ndf, seed: s });
-  return {
-    gAB: g(base),
-    gBA: g(base + 1000),
-    dA: d(base + 2000),
-    dB: d(base + 3000),
-  };
+  const { channels = 3, ...rest } = config;
+  if (config.imageSize !== undefined && (config.generator ?? "unet") in GENERATORS) {
+    checkImageSize(config.imageSize, config.generator); // a RangeError, as the networks throw
+  }
+  const o = resolveOptions(NETWORK_OPTIONS, rest);
+  if (!Number.isInteger(channels) || channels < 1) {
+    throw new OptionError("channels", `expected a whole number >= 1, got ${channels}`);
+  }
+  const base = o.seed * 10_000;
+  const g = (seed: number) =>
+    GENERATORS[o.generator].build({
+      channels,
+      width: o.ngf,
+      nResidualBlocks: o.nResidualBlocks,
+      seed,
+    });
+  const d = (seed: number) =>
+    DISCRIMINATORS.patchgan.build({ channels, width: o.ndf, nResidualBlocks: 0, seed });
+  return { gAB: g(base), gBA: g(base + 1000), dA: d(base + 2000), dB: d(base + 3000) };
 }
 
 /**

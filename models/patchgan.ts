@@ -13,10 +13,13 @@ export interface PatchGanOptions {
   /** Image channels (3). */
   channels?: number;
   /** Base width `ndf` (64 = PyTorch-GAN's network). */
-  ndf?: number;
+  ndf: number;
   /** Initialisation seed. */
   seed?: number;
 }
+
+/** The image side the PatchGAN needs: three halvings, so a multiple of 8. */
+export const PATCHGAN_SIZE_MULTIPLE = 8;
 
 /**
  * Builds the discriminator: three stride-2 convs (the last two instance-
@@ -31,8 +34,8 @@ export interface PatchGanOptions {
  * console.log(d.apply(tf.zeros([2, 128, 128, 3])).shape); // [2, 16, 16, 1]
  * ```
  */
-export function patchGanDiscriminator(options: PatchGanOptions = {}): Network {
-  const { channels = 3, ndf = 64, seed = 1000 } = options;
+export function patchGanDiscriminator(options: PatchGanOptions): Network {
+  const { channels = 3, ndf, seed = 1000 } = options;
   const builder = new ParamBuilder("patchgan", seed);
   builder.conv("model.0", channels, ndf, 4);
   builder.conv("model.2", ndf, 2 * ndf, 4);

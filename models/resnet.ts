@@ -15,9 +15,9 @@ export interface ResNetOptions {
   /** Image channels (3). */
   channels?: number;
   /** Width of the first conv, `ngf` (64). */
-  ngf?: number;
-  /** Residual blocks at the bottleneck (`n_residual_blocks`, default 9). */
-  nResidualBlocks?: number;
+  ngf: number;
+  /** Residual blocks at the bottleneck (`n_residual_blocks`; CycleGAN's: 9). */
+  nResidualBlocks: number;
   /** Initialisation seed. */
   seed?: number;
 }
@@ -40,8 +40,8 @@ export const RESNET_SIZE_MULTIPLE = 4;
  * console.log(g.apply(tf.zeros([1, 32, 32, 3])).shape); // [1, 32, 32, 3]
  * ```
  */
-export function resnetGenerator(options: ResNetOptions = {}): Network {
-  const { channels = 3, ngf = 64, nResidualBlocks = 9, seed = 0 } = options;
+export function resnetGenerator(options: ResNetOptions): Network {
+  const { channels = 3, ngf, nResidualBlocks, seed = 0 } = options;
   const n = nResidualBlocks;
   const b = new ParamBuilder("resnet", seed);
   b.conv("model.1", channels, ngf, 7);

@@ -13,7 +13,7 @@ export interface UNetOptions {
   /** Image channels (3). */
   channels?: number;
   /** Base width `ngf` (64 = PyTorch-GAN's network). */
-  ngf?: number;
+  ngf: number;
   /** Initialisation seed. */
   seed?: number;
 }
@@ -81,8 +81,8 @@ export function checkUNetSize(h: number, w: number): void {
  * console.log(g.apply(tf.zeros([1, 64, 64, 3])).shape); // [1, 64, 64, 3]
  * ```
  */
-export function unetGenerator(options: UNetOptions = {}): UNetGenerator {
-  const { channels = 3, ngf = 64, seed = 0 } = options;
+export function unetGenerator(options: UNetOptions): UNetGenerator {
+  const { channels = 3, ngf, seed = 0 } = options;
   const builder = new ParamBuilder("unet", seed);
   for (const [name, cin, cout] of DOWN) {
     builder.conv(

@@ -40,8 +40,34 @@ export interface GanLoss {
 }
 
 /**
- * The adversarial loss by name. BCE uses the non-saturating generator form
- * `-log D(G(x))`; hinge uses `mean(relu(1 ∓ D))` for D and `-mean(D(G(x)))` for G.
+ * The adversarial losses, by `--gan-loss` name: a new one is one entry here
+ * (and its name in {@link GanLossName}). BCE uses the non-saturating generator
+ * form `-log D(G(x))`; hinge uses `mean(relu(1 ∓ D))` for D and `-mean(D(G(x)))`
+ * for G.
+ *
+ * @example
+ * ```ts
+ * import { GAN_LOSSES } from "./losses.ts";
+ * console.log(Object.keys(GAN_LOSSES)); // ["bce", "lsgan", "hinge"]
+ * ```
+ */
+export const GAN_LOSSES: Readonly<Record<GanLossName, GanLoss>> = {
+  bce: {
+    discriminator: (x, real) => bceWithLogits(x, real ? 1 : 0),
+    generator: (x) => bceWithLogits(x, 1),
+  },
+  lsgan: {
+    discriminator: (x, real) => tf.tidy(() => tf.mean(tf.square(tf.sub(x, real ? 1 : 0)))),
+    generator: (x) => tf.tidy(() => tf.mean(tf.square(tf.sub(x, 1)))),
+  },
+  hinge: {
+    discriminator: (x, real) => tf.tidy(() => tf.mean(tf.relu(real ? tf.sub(1, x) : tf.add(1, x)))),
+    generator: (x) => tf.tidy(() => tf.neg(tf.mean(x))),
+  },
+};
+
+/**
+ * The adversarial loss by name (an entry of {@link GAN_LOSSES}).
  *
  * @example
  * ```ts
@@ -52,24 +78,7 @@ export interface GanLoss {
  * ```
  */
 export function ganLoss(name: GanLossName): GanLoss {
-  switch (name) {
-    case "bce":
-      return {
-        discriminator: (x, real) => bceWithLogits(x, real ? 1 : 0),
-        generator: (x) => bceWithLogits(x, 1),
-      };
-    case "lsgan":
-      return {
-        discriminator: (x, real) => tf.tidy(() => tf.mean(tf.square(tf.sub(x, real ? 1 : 0)))),
-        generator: (x) => tf.tidy(() => tf.mean(tf.square(tf.sub(x, 1)))),
-      };
-    case "hinge":
-      return {
-        discriminator: (x, real) =>
-          tf.tidy(() => tf.mean(tf.relu(real ? tf.sub(1, x) : tf.add(1, x)))),
-        generator: (x) => tf.tidy(() => tf.neg(tf.mean(x))),
-      };
-  }
+  return GAN_LOSSES[name];
 }
 
 /** Distances offered for the reconstruction and pixelwise terms. */
@@ -77,6 +86,9 @@ export type DistanceName = "l2" | "l1" | "cosine" | "hinge";
 
 /** Margin of the hinge distance, in pixel units of the [-1, 1] range. */
 export const HINGE_MARGIN = 0.1;
+
+/** A distance between two batches of images: one scalar. */
+export type Distance = (a: Tensor, b: Tensor) => Scalar;
 
 /**
  * A distance between two image batches, as a scalar:
@@ -93,25 +105,31 @@ export const HINGE_MARGIN = 0.1;
  * distance("l1")(tf.zeros([1, 2, 2, 3]), tf.ones([1, 2, 2, 3])).print(); // 1
  * ```
  */
-export function distance(
-  name: DistanceName,
-): (a: Tensor, b: Tensor) => Scalar {
-  switch (name) {
-    case "l2":
-      return (a, b) => tf.tidy(() => tf.mean(tf.squaredDifference(a, b)));
-    case "l1":
-      return (a, b) => tf.tidy(() => tf.mean(tf.abs(tf.sub(a, b))));
-    case "hinge":
-      return (a, b) => tf.tidy(() => tf.mean(tf.relu(tf.sub(tf.abs(tf.sub(a, b)), HINGE_MARGIN))));
-    case "cosine":
-      return (a, b) =>
-        tf.tidy(() => {
-          const n = a.shape[0];
-          const fa = tf.reshape(a, [n, -1]), fb = tf.reshape(b, [n, -1]);
-          const dot = tf.sum(tf.mul(fa, fb), 1);
-          const norms = tf.mul(tf.norm(fa, 2, 1), tf.norm(fb, 2, 1));
-          // eps as torch.nn.functional.cosine_similarity: no division by zero.
-          return tf.mean(tf.sub(1, tf.div(dot, tf.maximum(norms, 1e-8))));
-        });
-  }
+export function distance(name: DistanceName): Distance {
+  return DISTANCES[name];
 }
+
+/**
+ * The distances, by name: a new one is one entry here (and its name in
+ * {@link DistanceName}).
+ *
+ * @example
+ * ```ts
+ * import { DISTANCES } from "./losses.ts";
+ * console.log(Object.keys(DISTANCES)); // ["l2", "l1", "cosine", "hinge"]
+ * ```
+ */
+export const DISTANCES: Readonly<Record<DistanceName, Distance>> = {
+  l2: (a, b) => tf.tidy(() => tf.mean(tf.squaredDifference(a, b))),
+  l1: (a, b) => tf.tidy(() => tf.mean(tf.abs(tf.sub(a, b)))),
+  cosine: (a, b) =>
+    tf.tidy(() => {
+      const n = a.shape[0];
+      const fa = tf.reshape(a, [n, -1]), fb = tf.reshape(b, [n, -1]);
+      const dot = tf.sum(tf.mul(fa, fb), 1);
+      const norms = tf.mul(tf.norm(fa, 2, 1), tf.norm(fb, 2, 1));
+      // eps as torch.nn.functional.cosine_similarity: no division by zero.
+      return tf.mean(tf.sub(1, tf.div(dot, tf.maximum(norms, 1e-8))));
+    }),
+  hinge: (a, b) => tf.tidy(() => tf.mean(tf.relu(tf.sub(tf.abs(tf.sub(a, b)), HINGE_MARGIN)))),
+};

@@ -7,12 +7,17 @@
  * @module
  */
 import { join } from "node:path";
-import { ROLES } from "../models/discogan.ts";
+import { ROLE_NAMES } from "../models/discogan.ts";
 import { loadStateDict, stateDict } from "../models/weights.ts";
 import type { AdamState } from "../ops/adam.ts";
 import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
-import { readSafetensors, type TensorRecord, writeSafetensors } from "../ops/formats/safetensors.ts";
-import type { TrainingState } from "./iteration.ts";
+import {
+  readSafetensors,
+  type TensorRecord,
+  writeSafetensors,
+} from "../ops/formats/safetensors.ts";
+import type { TrainingState } from "./training_state.ts";
+import { iterationName } from "./run_dir.ts";
 
 /** What a checkpoint says about where training stands. */
 export interface CheckpointInfo {
@@ -29,7 +34,6 @@ export interface CheckpointInfo {
 }
 
 const NAME = /^iter_(\d+)$/;
-const NETWORK_FILES = { g_ab: "gAB", g_ba: "gBA", d_a: "dA", d_b: "dB" } as const;
 
 /**
  * The folder name of the checkpoint after `iteration` iterations.
@@ -41,7 +45,7 @@ const NETWORK_FILES = { g_ab: "gAB", g_ba: "gBA", d_a: "dA", d_b: "dB" } as cons
  * ```
  */
 export function checkpointName(iteration: number): string {
-  return `iter_${String(iteration).padStart(7, "0")}`;
+  return iterationName(iteration);
 }
 
 function adamTensors(state: AdamState): Map<string, TensorRecord> {
@@ -97,8 +101,8 @@ export async function saveCheckpoint(
   await Deno.remove(temp, { recursive: true }).catch(() => {});
   await Deno.mkdir(temp, { recursive: true });
   try {
-    for (const role of ROLES) {
-      const net = state.models[NETWORK_FILES[role]];
+    for (const [key, role] of Object.entries(ROLE_NAMES)) {
+      const net = state.models[key as keyof typeof ROLE_NAMES];
       await writeSafetensors(join(temp, `${role}.safetensors`), await stateDict(net), {
         format: "pt",
         kind: net.kind,
@@ -208,9 +212,9 @@ export async function loadCheckpoint(path: string, state: TrainingState): Promis
       throw new Error(`${infoPath}: "${key}" is missing or not a whole number`);
     }
   }
-  for (const role of ROLES) {
+  for (const [key, role] of Object.entries(ROLE_NAMES)) {
     const file = join(path, `${role}.safetensors`);
-    loadStateDict(state.models[NETWORK_FILES[role]], await readSafetensors(file), file);
+    loadStateDict(state.models[key as keyof typeof ROLE_NAMES], await readSafetensors(file), file);
   }
   for (const [side, opt] of [["g", state.gOptimizer], ["d", state.dOptimizer]] as const) {
     const file = join(path, `adam_${side}.safetensors`);

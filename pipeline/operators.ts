@@ -8,15 +8,14 @@ import type { Observable, OperatorFunction } from "./rx.ts";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import type { BatchSource, HostBatch } from "./batch_source.ts";
 import {
-  type Batch,
   discoGanIteration,
   type DiscriminatorLosses,
   discriminatorStep,
+  generatorPasses,
   generatorStep,
   type IterationLosses,
-  type TrainingState,
-  translate,
 } from "./iteration.ts";
+import type { Batch, TrainingState } from "./training_state.ts";
 import type { IterationRecord, Sink } from "./record.ts";
 
 /** A batch on the device, with where it came from and how long it was waited for. */
@@ -105,7 +104,7 @@ function record(
  * import { of } from "rxjs";
  * import { tf } from "../ops/tf.ts";
  * import { createDiscoGan } from "../models/discogan.ts";
- * import { createTrainingState } from "./iteration.ts";
+ * import { createTrainingState } from "./training_state.ts";
  * import { discoGanSteps } from "./operators.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
  * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
@@ -140,7 +139,7 @@ export interface JudgedBatch extends TensorBatch {
 const iterationDone = new WeakMap<TrainingState, Promise<void>>();
 
 /**
- * The discriminator step as its own operator: translate (no gradients), then
+ * The discriminator step as its own operator: the generator passes (no gradients), then
  * {@link discriminatorStep}. Follow it with {@link generatorSteps} on the same
  * state (each discriminator step waits for the previous generator step); the pair
  * computes exactly what {@link discoGanSteps} does (the dropout masks depend
@@ -150,7 +149,7 @@ const iterationDone = new WeakMap<TrainingState, Promise<void>>();
  * ```ts
  * import type { Observable } from "rxjs";
  * import { createDiscoGan } from "../models/discogan.ts";
- * import { createTrainingState } from "./iteration.ts";
+ * import { createTrainingState } from "./training_state.ts";
  * import { discriminatorSteps, generatorSteps, type TensorBatch } from "./operators.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
  * declare const batches$: Observable<TensorBatch>;
@@ -166,7 +165,7 @@ export function discriminatorSteps(
     iterationDone.set(state, new Promise((resolve) => (release = resolve)));
     const started = performance.now();
     const fakes = tf.tidy(() => {
-      const t = translate(state, batch, state.dropout);
+      const t = generatorPasses(state, batch, state.dropout);
       return { fakeA: tf.keep(t.fakeA) as Tensor4D, fakeB: tf.keep(t.fakeB) as Tensor4D };
     });
     const discriminator = await discriminatorStep(state, batch, fakes);
@@ -182,7 +181,7 @@ export function discriminatorSteps(
  * ```ts
  * import type { Observable } from "rxjs";
  * import { createDiscoGan } from "../models/discogan.ts";
- * import { createTrainingState } from "./iteration.ts";
+ * import { createTrainingState } from "./training_state.ts";
  * import { discriminatorSteps, generatorSteps, type TensorBatch } from "./operators.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
  * declare const batches$: Observable<TensorBatch>;

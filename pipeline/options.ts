@@ -1,11 +1,24 @@
 /**
- * Training options: their defaults, and the checks that refuse bad values
- * before any work starts, naming the option.
+ * The options of a training run: one table, joined from the rows each layer
+ * declares (networks in `models/discogan.ts`, objective and optimizer in
+ * `pipeline/training_state.ts`, data and output here). The command line's
+ * flags and `--help`, the defaults, the checks and `options.json` all follow
+ * from it.
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../ops/runtime/backend.ts";
+import { type GeneratorKind, NETWORK_OPTIONS } from "../models/discogan.ts";
+import {
+  flagName,
+  OptionError,
+  type OptionSpec,
+  type OptionTable,
+  resolveOptions,
+} from "../models/options.ts";
 import type { DistanceName, GanLossName } from "../ops/losses.ts";
-import { checkImageSize, type GeneratorKind } from "../models/discogan.ts";
+import { OBJECTIVE_OPTIONS, OPTIMIZER_OPTIONS } from "./training_state.ts";
+
+export { flagName, OptionError, type OptionSpec, type OptionTable };
 
 /** Everything a training run is configured by; saved as the run's `options.json`. */
 export interface TrainOptions {
@@ -67,77 +80,153 @@ export interface TrainOptions {
   keepCheckpoints: number;
   /** Batches decoded ahead of training. */
   prefetch: number;
-  /** The run directory. */
-  runDir: string;
+  /** The run directory (`train` picks runs/DATE_TIME when it is not given). */
+  runDir?: string;
 }
 
-/** The defaults: sized so the default dataset shows colour within minutes on 2 CPU cores. */
-export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = {
-  imageSize: 64,
-  loadSize: 64,
-  flip: true,
-  batchSize: 8,
-  iterations: 2000,
-  lr: 2e-4,
-  beta1: 0.5,
-  beta2: 0.999,
-  lambdaCycle: 10,
-  lambdaPixelwise: 1,
-  lambdaIdentity: 0,
-  onNonFinite: "stop",
-  ganLoss: "bce",
-  cycleLoss: "l2",
-  pixelwiseLoss: "l2",
-  generator: "unet",
-  ngf: 16,
-  ndf: 16,
-  nResidualBlocks: 9,
-  backend: "auto",
-  seed: 0,
-  sampleEvery: 100,
-  checkpointEvery: 500,
-  keepCheckpoints: 3,
-  prefetch: 3,
-  runDir: "",
+const DATA_GROUP = "Data", TRAINING = "Training", OUTPUT = "Output";
+const DEFAULT_ITERATIONS = 2000;
+
+/**
+ * Every option of a training run, in `--help` order: kind, default, range or
+ * choices, help. A new option is one row here (or in the table of the layer
+ * that owns it, referenced here) and one field of {@link TrainOptions}.
+ *
+ * @example
+ * ```ts
+ * import { TRAIN_OPTIONS } from "./options.ts";
+ * console.log(TRAIN_OPTIONS.batchSize.default); // 8
+ * ```
+ */
+export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
+  dataA: {
+    kind: "path",
+    help: "folder of domain A images (any format sharp reads)",
+    group: DATA_GROUP,
+  },
+  dataB: { kind: "path", help: "folder of domain B images", group: DATA_GROUP },
+  paired: {
+    kind: "path",
+    help: "folder of side-by-side A|B images (enables the pixelwise loss)",
+    group: DATA_GROUP,
+    check: (_: string, o) => {
+      if (o.dataA !== undefined || o.dataB !== undefined) {
+        throw new Error("cannot be combined with --data-a/--data-b");
+      }
+    },
+  },
+  imageSize: NETWORK_OPTIONS.imageSize,
+  loadSize: {
+    kind: "int",
+    default: (o) => o.imageSize as number,
+    min: 1,
+    max: 8192,
+    help: "resize to N, then random-crop --image-size (default: the image size)",
+    group: DATA_GROUP,
+    check: (v: number, o) => {
+      if (v < (o.imageSize as number)) {
+        throw new Error(`expected a whole number from ${o.imageSize} to 8192, got ${v}`);
+      }
+    },
+  },
+  flip: { kind: "boolean", default: true, help: "no random horizontal flips", group: DATA_GROUP },
+  prefetch: {
+    kind: "int",
+    default: 3,
+    min: 1,
+    max: 64,
+    help: "batches decoded ahead",
+    group: DATA_GROUP,
+  },
+  batchSize: {
+    kind: "int",
+    default: 8,
+    min: 1,
+    max: 4096,
+    help: "images per domain per iteration",
+    group: TRAINING,
+  },
+  iterations: {
+    kind: "int",
+    // Epochs given alone decide the length.
+    default: (o) => (o.epochs === undefined ? DEFAULT_ITERATIONS : undefined) as number,
+    min: 1,
+    help: `iterations to train (default ${DEFAULT_ITERATIONS})`,
+    group: TRAINING,
+  },
+  epochs: {
+    kind: "int",
+    min: 1,
+    help: "or epochs (passes over the larger domain)",
+    group: TRAINING,
+  },
+  lr: OPTIMIZER_OPTIONS.lr,
+  beta1: OPTIMIZER_OPTIONS.beta1,
+  beta2: OPTIMIZER_OPTIONS.beta2,
+  lambdaCycle: OBJECTIVE_OPTIONS.lambdaCycle,
+  lambdaPixelwise: OBJECTIVE_OPTIONS.lambdaPixelwise,
+  lambdaIdentity: OBJECTIVE_OPTIONS.lambdaIdentity,
+  ganLoss: OBJECTIVE_OPTIONS.ganLoss,
+  cycleLoss: OBJECTIVE_OPTIONS.cycleLoss,
+  pixelwiseLoss: OBJECTIVE_OPTIONS.pixelwiseLoss,
+  seed: NETWORK_OPTIONS.seed,
+  onNonFinite: {
+    kind: "choice",
+    default: "stop",
+    choices: ["stop", "skip"],
+    help: "on a NaN/infinite loss stop the run (the last good checkpoint stays), " +
+      "or skip the batch",
+    group: TRAINING,
+  },
+  generator: NETWORK_OPTIONS.generator,
+  ngf: NETWORK_OPTIONS.ngf,
+  ndf: NETWORK_OPTIONS.ndf,
+  nResidualBlocks: NETWORK_OPTIONS.nResidualBlocks,
+  backend: {
+    kind: "choice",
+    default: "auto",
+    choices: BACKEND_NAMES,
+    help: "TF.js backend",
+    group: "Networks",
+  },
+  runDir: {
+    kind: "path",
+    help: "where options.json, metrics.jsonl, samples/, checkpoints/ go (default runs/DATE_TIME)",
+    group: OUTPUT,
+  },
+  sampleEvery: {
+    kind: "int",
+    default: 100,
+    min: 0,
+    help: "sample grid every N iterations, 0 never",
+    group: OUTPUT,
+  },
+  checkpointEvery: {
+    kind: "int",
+    default: 500,
+    min: 0,
+    help: "checkpoint every N iterations, 0 only at the end",
+    group: OUTPUT,
+  },
+  keepCheckpoints: {
+    kind: "int",
+    default: 3,
+    min: 1,
+    help: "newest checkpoints kept",
+    group: OUTPUT,
+  },
 };
 
 /**
- * A bad option value; the message names the option (as on the command line) and what works.
+ * The defaults of every option that has one.
  *
  * @example
  * ```ts
- * import { OptionError } from "./options.ts";
- * const e = new OptionError("--batch-size", "expected a whole number >= 1, got 0");
- * console.log(e.message, e.option);
+ * import { DEFAULT_TRAIN_OPTIONS } from "./options.ts";
+ * console.log(DEFAULT_TRAIN_OPTIONS.ngf); // 16
  * ```
  */
-export class OptionError extends Error {
-  /** The option's command-line name, e.g. "--batch-size". */
-  readonly option: string;
-  /** Builds the error for `option` with the `problem` described. */
-  constructor(option: string, problem: string) {
-    super(`${option}: ${problem}`);
-    this.option = option;
-    this.name = "OptionError";
-  }
-}
-
-/**
- * The command-line name of an option: `batchSize` -> `--batch-size`.
- *
- * @example
- * ```ts
- * import { flagName } from "./options.ts";
- * console.log(flagName("lambdaCycle")); // "--lambda-cycle"
- * ```
- */
-export function flagName(key: string): string {
-  return "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
-}
-
-const GAN_LOSSES: readonly GanLossName[] = ["bce", "lsgan", "hinge"];
-const DISTANCES: readonly DistanceName[] = ["l2", "l1", "cosine", "hinge"];
-const GENERATORS: readonly GeneratorKind[] = ["unet", "resnet"];
+export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = resolveOptions(TRAIN_OPTIONS, {});
 
 /**
  * Fills defaults and checks every value; throws an {@link OptionError} naming
@@ -148,90 +237,16 @@ const GENERATORS: readonly GeneratorKind[] = ["unet", "resnet"];
  * import { resolveTrainOptions } from "./options.ts";
  * const o = resolveTrainOptions({ dataA: "a", dataB: "b", batchSize: 4, runDir: "runs/x" });
  * console.log(o.ngf); // 16
- * resolveTrainOptions({ batchSize: 0 }); // throws "--batch-size: expected a whole number >= 1, got 0"
+ * resolveTrainOptions({ batchSize: 0 }); // throws "--batch-size: expected a whole number from 1 to 4096, got 0"
  * ```
  */
 export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOptions {
-  const o = { ...DEFAULT_TRAIN_OPTIONS, ...withoutUndefined(partial) } as TrainOptions;
-  if (partial.epochs !== undefined && partial.iterations === undefined) delete o.iterations;
-  if (partial.loadSize === undefined) o.loadSize = o.imageSize;
-  const int = (key: keyof TrainOptions, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    const v = o[key];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-      throw new OptionError(flagName(key), `expected a whole number ${range}, got ${show(v)}`);
-    }
-  };
-  const real = (key: keyof TrainOptions, min: number, max: number, open = false) => {
-    const v = o[key];
-    if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max || (open && v === min)) {
-      throw new OptionError(
-        flagName(key),
-        `expected a number ${open ? ">" : ">="} ${min} and <= ${max}, got ${show(v)}`,
-      );
-    }
-  };
-  const oneOf = <T>(key: keyof TrainOptions, allowed: readonly T[]) => {
-    if (!allowed.includes(o[key] as T)) {
-      throw new OptionError(
-        flagName(key),
-        `expected one of ${allowed.join(", ")}, got ${show(o[key])}`,
-      );
-    }
-  };
-  int("imageSize", 1, 4096);
-  try {
-    checkImageSize(o.imageSize, o.generator);
-  } catch (e) {
-    throw new OptionError("--image-size", (e as Error).message);
-  }
-  int("loadSize", o.imageSize, 8192);
-  int("batchSize", 1, 4096);
-  if (o.iterations !== undefined) int("iterations", 1);
-  if (o.epochs !== undefined) int("epochs", 1);
-  real("lr", 0, 1, true);
-  real("beta1", 0, 0.999999);
-  real("beta2", 0, 0.999999);
-  real("lambdaCycle", 0, 1e6);
-  real("lambdaPixelwise", 0, 1e6);
-  real("lambdaIdentity", 0, 1e6);
-  oneOf("onNonFinite", ["stop", "skip"]);
-  oneOf("ganLoss", GAN_LOSSES);
-  oneOf("cycleLoss", DISTANCES);
-  oneOf("pixelwiseLoss", DISTANCES);
-  oneOf("generator", GENERATORS);
-  oneOf("backend", BACKEND_NAMES);
-  int("ngf", 1, 1024);
-  int("ndf", 1, 1024);
-  int("nResidualBlocks", 0, 64);
-  int("seed", 0, 2 ** 31 - 1);
-  int("sampleEvery", 0);
-  int("checkpointEvery", 0);
-  int("keepCheckpoints", 1);
-  int("prefetch", 1, 64);
-  if (o.paired !== undefined && (o.dataA !== undefined || o.dataB !== undefined)) {
-    throw new OptionError("--paired", "cannot be combined with --data-a/--data-b");
-  }
+  const o = resolveOptions(TRAIN_OPTIONS, partial);
   if ((o.dataA === undefined) !== (o.dataB === undefined)) {
     throw new OptionError(
       o.dataA === undefined ? "--data-a" : "--data-b",
       "give both --data-a and --data-b",
     );
   }
-  for (const key of ["dataA", "dataB", "paired", "runDir"] as const) {
-    if (
-      o[key] !== undefined && (typeof o[key] !== "string" || (o[key] === "" && key !== "runDir"))
-    ) {
-      throw new OptionError(flagName(key), `expected a path, got ${show(o[key])}`);
-    }
-  }
   return o;
-}
-
-function show(v: unknown): string {
-  return typeof v === "string" ? `"${v}"` : String(v);
-}
-
-function withoutUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -110,3 +110,17 @@ export async function readRunOptions(root: string): Promise<TrainOptions> {
     );
   }
 }
+
+/**
+ * The name of what a run writes at `iteration`: `iter_` and seven digits,
+ * shared by checkpoint folders and sample grids so they sort and pair up.
+ *
+ * @example
+ * ```ts
+ * import { iterationName } from "./run_dir.ts";
+ * console.log(iterationName(500)); // "iter_0000500"
+ * ```
+ */
+export function iterationName(iteration: number): string {
+  return `iter_${String(iteration).padStart(7, "0")}`;
+}

@@ -3,7 +3,6 @@
  * RxJS graph, and the sinks writing the run directory.
  * @module
  */
-import { lastValueFrom, map, Subject, takeWhile, tap } from "rxjs";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
@@ -11,15 +10,9 @@ import { type BatchSource, pairedSource, unpairedSource } from "./batch_source.t
 import { listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
 import { ensureDefaultDataset } from "./default_dataset.ts";
 import { decodeImage, listImages, type SkippedImage } from "./image_folder.ts";
-import { createTrainingState, type TrainingState } from "./iteration.ts";
-import {
-  discoGanSteps,
-  nonFiniteGuard,
-  NonFiniteLossError,
-  pullBatches,
-  type TensorBatch,
-  toSinks,
-} from "./operators.ts";
+import { fromBytes } from "./image_tensors.ts";
+import { createTrainingState, type TrainingState } from "./training_state.ts";
+import { NonFiniteLossError, type TensorBatch } from "./operators.ts";
 import { OptionError, resolveTrainOptions, type TrainOptions } from "./options.ts";
 import type { IterationRecord, Sink } from "./record.ts";
 import {
@@ -29,10 +22,8 @@ import {
   type RunDir,
   runDirPaths,
 } from "./run_dir.ts";
-import { checkpointSink } from "./sinks/checkpoint_sink.ts";
-import { metricsSink } from "./sinks/metrics_sink.ts";
-import { progressSink } from "./sinks/progress_sink.ts";
-import { fromBytes, sampleSink } from "./sinks/sample_sink.ts";
+import { runTraining } from "./run_training.ts";
+import { createRunSinks } from "./sinks/run_sinks.ts";
 
 /** How a run is driven, beyond its options. */
 export interface TrainHooks {
@@ -76,7 +67,7 @@ export const DEFAULT_DATASET_PRESET: Partial<TrainOptions> = { lambdaIdentity: 5
 /** Number of images in each sample grid. */
 export const SAMPLE_COUNT = 4;
 
-async function sampleImages(
+async function sampleBatch(
   dir: string,
   size: number,
   half?: "left" | "right",
@@ -107,41 +98,8 @@ export async function train(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   const log = hooks.log ?? ((m: string) => console.error(m));
-  let o: TrainOptions, run: RunDir;
-  if (hooks.resume) {
-    // A resumed run keeps its options; only the length may be extended.
-    const saved = await readRunOptions(hooks.resume);
-    o = resolveTrainOptions({
-      ...saved,
-      runDir: hooks.resume,
-      ...(partial.iterations !== undefined
-        ? { iterations: partial.iterations, epochs: undefined }
-        : {}),
-      ...(partial.epochs !== undefined ? { epochs: partial.epochs, iterations: undefined } : {}),
-    });
-    run = runDirPaths(hooks.resume);
-  } else {
-    const builtIn = !partial.dataA && !partial.dataB && !partial.paired;
-    o = resolveTrainOptions({
-      ...(builtIn ? DEFAULT_DATASET_PRESET : {}),
-      ...partial,
-      runDir: partial.runDir || defaultRunDir(),
-    });
-  }
-
-  let samplesA: string, samplesB: string;
-  if (o.paired) {
-    samplesA = samplesB = o.paired;
-  } else if (o.dataA && o.dataB) {
-    [samplesA, samplesB] = [o.dataA, o.dataB];
-  } else {
-    const data = await ensureDefaultDataset({
-      onProgress: (done, total) => done === total && log(`default dataset ready (${total} emoji)`),
-    });
-    o.dataA = data.trainA;
-    o.dataB = data.trainB;
-    [samplesA, samplesB] = [data.testA, data.testB];
-  }
+  const o = await runOptions(partial, hooks.resume);
+  const samples = await dataFolders(o, log);
   const backend = await useBackend(o.backend);
   if (o.onNonFinite === "skip" && backend === "webgpu") {
     throw new OptionError(
@@ -150,44 +108,118 @@ export async function train(
     );
   }
 
-  const models = createDiscoGan({
-    imageSize: o.imageSize,
-    generator: o.generator,
-    ngf: o.ngf,
-    ndf: o.ndf,
-    nResidualBlocks: o.nResidualBlocks,
+  const state = createTrainingState(createDiscoGan(o), {
     seed: o.seed,
+    adam: o,
+    losses: { ...o, skipNonFinite: o.onNonFinite === "skip", paired: o.paired !== undefined },
   });
-  const state = createTrainingState(models, {
-    seed: o.seed,
-    adam: { lr: o.lr, beta1: o.beta1, beta2: o.beta2 },
-    losses: {
-      ganLoss: o.ganLoss,
-      cycleLoss: o.cycleLoss,
-      pixelwiseLoss: o.pixelwiseLoss,
-      lambdaCycle: o.lambdaCycle,
-      lambdaPixelwise: o.lambdaPixelwise,
-      lambdaIdentity: o.lambdaIdentity,
-      skipNonFinite: o.onNonFinite === "skip",
-      paired: o.paired !== undefined,
-    },
-  });
+  let run = hooks.resume ? runDirPaths(hooks.resume) : undefined;
   let startBatch = 0;
-  if (hooks.resume) {
-    const latest = (await listCheckpoints(run!.checkpoints)).at(-1);
+  if (run) {
+    const latest = (await listCheckpoints(run.checkpoints)).at(-1);
     if (latest) {
       startBatch = (await loadCheckpoint(latest, state)).nextBatch;
-      log(`resuming ${run!.root} from ${latest}`);
-    } else log(`no checkpoint in ${run!.checkpoints}: starting ${run!.root} from the beginning`);
+      log(`resuming ${run.root} from ${latest}`);
+    } else log(`no checkpoint in ${run.checkpoints}: starting ${run.root} from the beginning`);
   }
 
   // Files left out (unreadable, broken, too large): one warning each, counted in the metrics.
   let skippedImages = 0;
-  const onSkip = (s: SkippedImage) => {
+  const source = await batchSource(o, startBatch, (s) => {
     skippedImages++;
     log(`warning: skipping ${s.path}: ${s.reason}`);
-  };
-  const sourceOptions = {
+  });
+  const total = o.iterations ?? (o.epochs as number) * source.batchesPerEpoch;
+  let last: IterationRecord | undefined;
+  try {
+    // Only now, with the data found and readable, is anything written.
+    run ??= await createRunDir(o.runDir as string, o);
+    const sampleImages = {
+      realA: await sampleBatch(samples.a, o.imageSize, o.paired ? "left" : undefined),
+      realB: await sampleBatch(samples.b, o.imageSize, o.paired ? "right" : undefined),
+    };
+    const sinks: Sink[] = [
+      ...await createRunSinks({
+        run,
+        options: o,
+        state,
+        totalIterations: total,
+        sampleImages,
+        quiet: hooks.quiet ?? false,
+        skippedImages: () => skippedImages,
+      }),
+      ...(hooks.sinks ?? []),
+    ];
+    log(
+      `training ${run.root}: ${o.generator} ngf ${o.ngf}, ndf ${o.ndf}, ${o.imageSize} px, ` +
+        `batch ${o.batchSize}, iterations ${state.iteration}..${total}, backend ${backend}, ` +
+        `${source.imagesA} A and ${source.imagesB} B images`,
+    );
+    last = await runTraining(source, state, sinks, {
+      iterations: total,
+      signal: hooks.signal,
+      mapBatch: hooks.mapBatch,
+      onSkippedBatch: (r) =>
+        log(
+          `iteration ${r.iteration}: non-finite loss or gradient; batch skipped, networks untouched`,
+        ),
+    }).finally(() => tf.dispose([sampleImages.realA, sampleImages.realB]));
+  } catch (e) {
+    if (e instanceof NonFiniteLossError && run) throw await nonFiniteStop(e, run);
+    throw e;
+  } finally {
+    source.close();
+  }
+  return { runDir: run.root, options: o, state, last, totalIterations: total };
+}
+
+// A resumed run keeps its options (only its length may change); a new one gets
+// the built-in dataset's preset when it names no data, and a dated directory.
+async function runOptions(
+  partial: Partial<TrainOptions>,
+  resume: string | undefined,
+): Promise<TrainOptions> {
+  if (resume) {
+    const saved = await readRunOptions(resume);
+    return resolveTrainOptions({
+      ...saved,
+      runDir: resume,
+      ...(partial.iterations !== undefined
+        ? { iterations: partial.iterations, epochs: undefined }
+        : {}),
+      ...(partial.epochs !== undefined ? { epochs: partial.epochs, iterations: undefined } : {}),
+    });
+  }
+  const builtIn = !partial.dataA && !partial.dataB && !partial.paired;
+  return resolveTrainOptions({
+    ...(builtIn ? DEFAULT_DATASET_PRESET : {}),
+    ...partial,
+    runDir: partial.runDir || defaultRunDir(),
+  });
+}
+
+// The folders of the sample grids' images; fills in the default dataset's
+// training folders when the options name no data.
+async function dataFolders(
+  o: TrainOptions,
+  log: (m: string) => void,
+): Promise<{ a: string; b: string }> {
+  if (o.paired) return { a: o.paired, b: o.paired };
+  if (o.dataA && o.dataB) return { a: o.dataA, b: o.dataB };
+  const data = await ensureDefaultDataset({
+    onProgress: (done, total) => done === total && log(`default dataset ready (${total} emoji)`),
+  });
+  o.dataA = data.trainA;
+  o.dataB = data.trainB;
+  return { a: data.testA, b: data.testB };
+}
+
+function batchSource(
+  o: TrainOptions,
+  startBatch: number,
+  onSkip: (s: SkippedImage) => void,
+): Promise<BatchSource> {
+  const options = {
     onSkip,
     batchSize: o.batchSize,
     size: o.imageSize,
@@ -197,77 +229,19 @@ export async function train(
     prefetch: o.prefetch,
     startBatch,
   };
-  const source: BatchSource = o.paired
-    ? await pairedSource(o.paired, sourceOptions)
-    : await unpairedSource(o.dataA as string, o.dataB as string, sourceOptions);
-  const total = o.iterations ?? (o.epochs as number) * source.batchesPerEpoch;
-  // Only now, with the data found and readable, is anything written.
-  if (!hooks.resume) {
-    run = await createRunDir(o.runDir, o).catch((e) => {
-      source.close();
-      throw e;
-    });
-  }
-  const realA = await sampleImages(samplesA, o.imageSize, o.paired ? "left" : undefined);
-  const realB = await sampleImages(samplesB, o.imageSize, o.paired ? "right" : undefined);
+  return o.paired
+    ? pairedSource(o.paired, options)
+    : unpairedSource(o.dataA as string, o.dataB as string, options);
+}
 
-  const sinks: Sink[] = [
-    await metricsSink(run!.metrics, state.iteration, () => ({ skipped_images: skippedImages })),
-    sampleSink(run!.samples, models, realA, realB, o.sampleEvery),
-    checkpointSink(run!.checkpoints, state, { every: o.checkpointEvery, keep: o.keepCheckpoints }),
-    ...(hooks.quiet ? [] : [progressSink(total)]),
-    ...(hooks.sinks ?? []),
-  ];
-  log(
-    `training ${run!.root}: ${o.generator} ngf ${o.ngf}, ndf ${o.ndf}, ${o.imageSize} px, ` +
-      `batch ${o.batchSize}, iterations ${state.iteration}..${total}, backend ${backend}, ` +
-      `${source.imagesA} A and ${source.imagesB} B images`,
+async function nonFiniteStop(e: NonFiniteLossError, run: RunDir): Promise<Error> {
+  const good = (await listCheckpoints(run.checkpoints)).at(-1);
+  return new Error(
+    `${e.message}: training stopped. ` +
+      (good ? `The last good checkpoint is ${good}. ` : "No checkpoint was written yet. ") +
+      `Lower --lr, or pass --on-non-finite skip, then continue with --resume ${run.root}.`,
+    { cause: e },
   );
-
-  let last: IterationRecord | undefined;
-  try {
-    if (state.iteration < total && !hooks.signal?.aborted) {
-      // The graph: demand -> pulled batch -> step -> sinks -> demand for the next.
-      const demand$ = new Subject<void>();
-      const done$ = pullBatches(source, demand$).pipe(
-        map(hooks.mapBatch ?? ((b) => b)),
-        discoGanSteps(state),
-        nonFiniteGuard((r) =>
-          log(
-            `iteration ${r.iteration}: non-finite loss or gradient; batch skipped, networks untouched`,
-          )
-        ),
-        toSinks(sinks),
-        tap((r) => (last = r)),
-        takeWhile((r) => r.iteration < total && !hooks.signal?.aborted, true),
-        tap((r) => {
-          if (r.iteration < total && !hooks.signal?.aborted) queueMicrotask(() => demand$.next());
-        }),
-      );
-      const finished = lastValueFrom(done$, { defaultValue: undefined });
-      demand$.next();
-      await finished;
-    }
-  } catch (e) {
-    // No final checkpoint: the state may be what went wrong.
-    for (const sink of sinks) await sink.close?.(undefined);
-    if (e instanceof NonFiniteLossError) {
-      const good = (await listCheckpoints(run!.checkpoints)).at(-1);
-      throw new Error(
-        `${e.message}: training stopped. ` +
-          (good ? `The last good checkpoint is ${good}. ` : "No checkpoint was written yet. ") +
-          `Lower --lr, or pass --on-non-finite skip, then continue with --resume ${run!.root}.`,
-        { cause: e },
-      );
-    }
-    throw e;
-  } finally {
-    source.close();
-  }
-  // Closing writes the last sample grid and checkpoint: the sample images are still needed.
-  for (const sink of sinks) await sink.close?.(last);
-  tf.dispose([realA, realB]);
-  return { runDir: run!.root, options: o, state, last, totalIterations: total };
 }
 
 /**

@@ -6,13 +6,13 @@ import { basename, extname, join } from "node:path";
 import sharp from "./sharp.ts";
 import { tf } from "../ops/tf.ts";
 import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
-import { createDiscoGan, type DiscoGanModels, disposeDiscoGan } from "../models/discogan.ts";
+import { createDiscoGan, disposeDiscoGan, ROLE_NAMES } from "../models/discogan.ts";
 import { loadStateDict } from "../models/weights.ts";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { DataError, decodeImage, listImages } from "./image_folder.ts";
 import { readRunOptions } from "./run_dir.ts";
-import { fromBytes, toBytes } from "./sinks/sample_sink.ts";
+import { fromBytes, toBytes } from "./image_tensors.ts";
 
 /** Which generator to apply: G_AB (A to B) or G_BA. */
 export type Direction = "ab" | "ba";
@@ -60,16 +60,10 @@ export async function translateFiles(
 ): Promise<string[]> {
   const { checkpoint, runDir } = await resolveCheckpoint(checkpointPath);
   const o = await readRunOptions(runDir);
-  const models: DiscoGanModels = createDiscoGan({
-    imageSize: o.imageSize,
-    generator: o.generator,
-    ngf: o.ngf,
-    ndf: o.ndf,
-    nResidualBlocks: o.nResidualBlocks,
-  });
-  const role = direction === "ab" ? "g_ab" : "g_ba";
-  const g = direction === "ab" ? models.gAB : models.gBA;
-  const file = join(checkpoint, `${role}.safetensors`);
+  const models = createDiscoGan(o);
+  const key = direction === "ab" ? "gAB" : "gBA";
+  const g = models[key];
+  const file = join(checkpoint, `${ROLE_NAMES[key]}.safetensors`);
   loadStateDict(g, await readSafetensors(file), file);
 
   const files: string[] = [];

@@ -19,7 +19,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { loadOpenBlas, openBlasLoadError } from "../ops/runtime/openblas/openblas.ts";
-import { blasKernelStats, registerBlasKernels, unregisterBlasKernels } from "../ops/runtime/openblas/conv_kernels.ts";
+import {
+  blasKernelStats,
+  registerBlasKernels,
+  unregisterBlasKernels,
+} from "../ops/runtime/openblas/conv_kernels.ts";
 import { adamUpdateInPlace } from "../ops/runtime/adam_kernel.ts";
 
 interface Layer {

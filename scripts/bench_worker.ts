@@ -13,7 +13,8 @@
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { tf } from "../ops/tf.ts";
 import { createDiscoGan } from "../models/discogan.ts";
-import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
+import { discoGanIteration } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 
 /** Peak resident set size of this process (VmHWM), in bytes; null where /proc is absent. */

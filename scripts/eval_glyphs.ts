@@ -31,12 +31,8 @@ import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, type GeneratorKind } from "../models/discogan.ts";
 import type { Network } from "../models/network.ts";
-import {
-  createTrainingState,
-  discoGanIteration,
-  type IterationLosses,
-  type LossOptions,
-} from "../pipeline/iteration.ts";
+import { discoGanIteration, type IterationLosses } from "../pipeline/iteration.ts";
+import { createTrainingState, type LossOptions } from "../pipeline/training_state.ts";
 import {
   GLYPH_SIZE,
   type GlyphImage,

@@ -5,7 +5,8 @@
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
-import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
+import { discoGanIteration } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 await useBackend(Deno.args[0] as "blas");
 const size = +(Deno.args[1] ?? 64), n = +(Deno.args[2] ?? 1);
 const state = createTrainingState(createDiscoGan({ ngf: 64, ndf: 64, imageSize: size }));

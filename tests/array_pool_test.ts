@@ -54,7 +54,8 @@ Deno.test("a slice (a view of its input) keeps its values after the input is dis
 Deno.test("a training iteration's numbers do not depend on reuse: two runs agree", async () => {
   await useBackend("onednn");
   const { createDiscoGan } = await import("../models/discogan.ts");
-  const { createTrainingState, discoGanIteration } = await import("../pipeline/iteration.ts");
+  const { discoGanIteration } = await import("../pipeline/iteration.ts");
+  const { createTrainingState } = await import("../pipeline/training_state.ts");
   const run = async () => {
     const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8, seed: 3 }), { seed: 3 });
     const batch = {

@@ -45,7 +45,9 @@ Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", asyn
 
 Deno.test("onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off", async () => {
   const { blasKernelsRegistered } = await import("../ops/runtime/openblas/conv_kernels.ts");
-  const { oneDnnKernelsRegistered, oneDnnCalls } = await import("../ops/runtime/onednn/conv_kernels.ts");
+  const { oneDnnKernelsRegistered, oneDnnCalls } = await import(
+    "../ops/runtime/onednn/conv_kernels.ts"
+  );
   const { loadOpenBlas } = await import("../ops/runtime/openblas/openblas.ts");
   const blas = loadOpenBlas();
   const ownThreads = blas?.getNumThreads();

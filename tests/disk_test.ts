@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
-import { createTrainingState } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { listCheckpoints, loadCheckpoint } from "../pipeline/checkpoint.ts";
 import { train } from "../pipeline/train.ts";

@@ -7,7 +7,8 @@ import { gradientsFreeing } from "../ops/gradients.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
 import { createDiscoGan } from "../models/discogan.ts";
-import { createTrainingState, discoGanIteration, namedParams } from "../pipeline/iteration.ts";
+import { discoGanIteration } from "../pipeline/iteration.ts";
+import { createTrainingState, networkParams } from "../pipeline/training_state.ts";
 
 type Case = { f: () => tf.Scalar; xs: Variable[] };
 type Grad = (
@@ -286,14 +287,14 @@ for (const backend of CPU_BACKENDS) {
       const before = tf.memory().numTensors;
       const losses = [await discoGanIteration(state, batch), await discoGanIteration(state, batch)];
       assert.equal(tf.memory().numTensors, before);
-      const params = namedParams({ g_ab: models.gAB, g_ba: models.gBA, d_a: models.dA });
+      const params = networkParams(models, ["gAB", "gBA", "dA"]);
       const out = new Map([...params].map(([k, v]) => [k, bits(v)]));
       const adam = await state.gOptimizer.getState();
       tf.dispose([
         batch.realA,
         batch.realB,
         ...params.values(),
-        ...namedParams({ d_b: models.dB }).values(),
+        ...networkParams(models, ["dB"]).values(),
       ]);
       state.gOptimizer.dispose();
       state.dOptimizer.dispose();

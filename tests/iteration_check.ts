@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { ROLES } from "../models/discogan.ts";
-import { createTrainingState, discoGanIteration } from "../pipeline/iteration.ts";
+import { discoGanIteration } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 import {
   checkUpdatedParam,
   fixture,

@@ -14,7 +14,7 @@ const count = (params: Map<string, tf.Variable>) =>
 
 Deno.test("full-width networks have PyTorch-GAN's parameter counts", async () => {
   await useBackend("cpu");
-  const models = createDiscoGan();
+  const models = createDiscoGan({ ngf: 64, ndf: 64 });
   // conv(in, out, k) holds in·out·k² weights and out biases; layer list of the spec.
   const conv = (cin: number, cout: number, k = 4) => cin * cout * k * k + cout;
   const unet = conv(3, 64) + conv(64, 128) + conv(128, 256) + conv(256, 512) +

@@ -8,7 +8,7 @@ import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
-import { createTrainingState } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 import { listCheckpoints, loadCheckpoint } from "../pipeline/checkpoint.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import {

@@ -4,11 +4,8 @@ import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
-import {
-  createTrainingState,
-  discoGanIteration,
-  type IterationLosses,
-} from "../pipeline/iteration.ts";
+import { discoGanIteration, type IterationLosses } from "../pipeline/iteration.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 
 function batch(size: number, n = 1, seed = 1) {
   return {

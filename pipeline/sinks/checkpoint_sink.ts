@@ -3,7 +3,7 @@
  * @module
  */
 import { pruneCheckpoints, saveCheckpoint } from "../checkpoint.ts";
-import type { TrainingState } from "../iteration.ts";
+import type { TrainingState } from "../training_state.ts";
 import type { IterationRecord, Sink } from "../record.ts";
 
 /**
@@ -13,7 +13,7 @@ import type { IterationRecord, Sink } from "../record.ts";
  * @example
  * ```ts
  * import { createDiscoGan } from "../../models/discogan.ts";
- * import { createTrainingState } from "../iteration.ts";
+ * import { createTrainingState } from "../training_state.ts";
  * import { checkpointSink } from "./checkpoint_sink.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
  * const sink = checkpointSink("/tmp/checkpoints", state, { every: 500, keep: 3 });

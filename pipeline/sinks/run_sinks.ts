@@ -1,0 +1,83 @@
+/**
+ * The sinks every `train` run writes its run directory with, in order. A new
+ * built-in sink is its own file plus one entry here.
+ * @module
+ */
+import type { Tensor4D } from "../../ops/tf.ts";
+import type { TrainOptions } from "../options.ts";
+import type { Sink } from "../record.ts";
+import type { RunDir } from "../run_dir.ts";
+import type { TrainingState } from "../training_state.ts";
+import { checkpointSink } from "./checkpoint_sink.ts";
+import { metricsSink } from "./metrics_sink.ts";
+import { progressSink } from "./progress_sink.ts";
+import { sampleSink } from "./sample_sink.ts";
+
+/** What a run's sinks are made from. */
+export interface RunContext {
+  /** The run directory's paths. */
+  run: RunDir;
+  /** The run's options, resolved. */
+  options: TrainOptions;
+  /** The networks and optimizers being trained. */
+  state: TrainingState;
+  /** The iteration count the run is to reach. */
+  totalIterations: number;
+  /** The fixed images of the sample grids, A and B. */
+  sampleImages: { realA: Tensor4D; realB: Tensor4D };
+  /** No progress bar. */
+  quiet: boolean;
+  /** Images the data source has left out so far. */
+  skippedImages: () => number;
+}
+
+/** Makes one sink for a run, or none (undefined) when the run does not want it. */
+export type RunSinkFactory = (context: RunContext) => Sink | undefined | Promise<Sink | undefined>;
+
+/**
+ * The built-in sinks, in the order each record reaches them: metrics (one
+ * JSONL line), sample grids, checkpoints, the progress bar.
+ *
+ * @example
+ * ```ts
+ * import { RUN_SINKS } from "./run_sinks.ts";
+ * console.log(RUN_SINKS.length); // 4
+ * ```
+ */
+export const RUN_SINKS: readonly RunSinkFactory[] = [
+  (c) =>
+    metricsSink(c.run.metrics, c.state.iteration, () => ({ skipped_images: c.skippedImages() })),
+  (c) =>
+    sampleSink(
+      c.run.samples,
+      c.state.models,
+      c.sampleImages.realA,
+      c.sampleImages.realB,
+      c.options.sampleEvery,
+    ),
+  (c) =>
+    checkpointSink(c.run.checkpoints, c.state, {
+      every: c.options.checkpointEvery,
+      keep: c.options.keepCheckpoints,
+    }),
+  (c) => (c.quiet ? undefined : progressSink(c.totalIterations)),
+];
+
+/**
+ * Makes the sinks of {@link RUN_SINKS} for a run.
+ *
+ * @example
+ * ```ts
+ * import { createRunSinks, type RunContext } from "./run_sinks.ts";
+ * declare const context: RunContext;
+ * const sinks = await createRunSinks(context);
+ * ```
+ */
+export async function createRunSinks(context: RunContext): Promise<Sink[]> {
+  const sinks: Sink[] = [];
+  for (const make of RUN_SINKS) {
+    const sink = await make(context);
+    if (sink) sinks.push(sink);
+  }
+  return sinks;
+}

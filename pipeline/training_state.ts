@@ -1,0 +1,264 @@
+/**
+ * What an iteration reads and updates: the four networks, one Adam per side,
+ * and the objective's settings, whose rows (kind, default, range, help) are
+ * declared here once.
+ * @module
+ */
+import type { Tensor4D, Variable } from "../ops/tf.ts";
+import { Adam, type AdamOptions, DISCOGAN_ADAM } from "../ops/adam.ts";
+import { type DistanceName, DISTANCES, GAN_LOSSES, type GanLossName } from "../ops/losses.ts";
+import { type DiscoGanModels, ROLE_NAMES } from "../models/discogan.ts";
+import { type OptionTable, resolveOptions } from "../models/options.ts";
+
+/** The terms of the objective and their weights: the objective rows of the options table. */
+export interface ObjectiveOptions {
+  /** Adversarial loss. */
+  ganLoss: GanLossName;
+  /** Distance of the cycle reconstruction term (DiscoGAN's: l2, the MSE). */
+  cycleLoss: DistanceName;
+  /** Distance of the pixelwise translation term (paired data only). */
+  pixelwiseLoss: DistanceName;
+  /** Weight of the cycle term. */
+  lambdaCycle: number;
+  /** Weight of the pixelwise term; used only when `paired`. */
+  lambdaPixelwise: number;
+  /**
+   * Weight of the identity term `|G_AB(b) - b|₁ + |G_BA(a) - a|₁` (CycleGAN's,
+   * not DiscoGAN's: it keeps colours and figure/ground from flipping).
+   */
+  lambdaIdentity: number;
+}
+
+/**
+ * The objective options: kind, default, range and help of each, declared once.
+ *
+ * @example
+ * ```ts
+ * import { OBJECTIVE_OPTIONS } from "./training_state.ts";
+ * console.log(OBJECTIVE_OPTIONS.lambdaCycle.default); // 10
+ * ```
+ */
+export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
+  ganLoss: {
+    kind: "choice",
+    default: "bce",
+    choices: Object.keys(GAN_LOSSES),
+    help: "adversarial loss",
+    group: "Training",
+  },
+  cycleLoss: {
+    kind: "choice",
+    default: "l2",
+    choices: Object.keys(DISTANCES),
+    help: "distance of the cycle loss",
+    group: "Training",
+  },
+  pixelwiseLoss: {
+    kind: "choice",
+    default: "l2",
+    choices: Object.keys(DISTANCES),
+    help: "distance of the pixelwise loss (paired data)",
+    group: "Training",
+  },
+  lambdaCycle: {
+    kind: "real",
+    default: 10,
+    min: 0,
+    max: 1e6,
+    help: "weight of the cycle loss",
+    group: "Training",
+  },
+  lambdaPixelwise: {
+    kind: "real",
+    default: 1,
+    min: 0,
+    max: 1e6,
+    help: "weight of the pixelwise loss (paired data)",
+    group: "Training",
+  },
+  lambdaIdentity: {
+    kind: "real",
+    default: 0,
+    min: 0,
+    max: 1e6,
+    help: "weight of CycleGAN's identity loss (0 = DiscoGAN's objective)",
+    group: "Training",
+  },
+};
+
+/** Adam's settings that a run chooses: the optimizer rows of the options table. */
+export interface OptimizerOptions {
+  /** Learning rate. */
+  lr: number;
+  /** Decay of the first moment. */
+  beta1: number;
+  /** Decay of the second moment. */
+  beta2: number;
+}
+
+/**
+ * The optimizer options; their defaults are DiscoGAN's Adam ({@link DISCOGAN_ADAM}).
+ *
+ * @example
+ * ```ts
+ * import { OPTIMIZER_OPTIONS } from "./training_state.ts";
+ * console.log(OPTIMIZER_OPTIONS.lr.default); // 0.0002
+ * ```
+ */
+export const OPTIMIZER_OPTIONS: OptionTable<OptimizerOptions> = {
+  lr: {
+    kind: "real",
+    default: DISCOGAN_ADAM.lr,
+    min: 0,
+    max: 1,
+    aboveMin: true,
+    help: "Adam's learning rate",
+    group: "Training",
+  },
+  beta1: {
+    kind: "real",
+    default: DISCOGAN_ADAM.beta1,
+    min: 0,
+    max: 0.999999,
+    help: "Adam's beta1",
+    group: "Training",
+  },
+  beta2: {
+    kind: "real",
+    default: DISCOGAN_ADAM.beta2,
+    min: 0,
+    max: 0.999999,
+    help: "Adam's beta2",
+    group: "Training",
+  },
+};
+
+/** The objective an iteration computes: its options, and two facts of the run. */
+export interface LossOptions extends ObjectiveOptions {
+  /**
+   * Leave the networks and optimizers untouched by a step whose loss or
+   * gradients are not finite (a "skipped" batch). Costs one reduction over the
+   * gradients and a synchronous read per step. Default false.
+   */
+  skipNonFinite: boolean;
+  /** Whether A and B images of a batch correspond (pix2pix layout). Default false. */
+  paired: boolean;
+}
+
+/**
+ * Defaults of {@link LossOptions}: those of {@link OBJECTIVE_OPTIONS}, unpaired, no guard.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LOSS_OPTIONS } from "./training_state.ts";
+ * console.log(DEFAULT_LOSS_OPTIONS.ganLoss); // "bce"
+ * ```
+ */
+export const DEFAULT_LOSS_OPTIONS: Readonly<LossOptions> = {
+  ...resolveOptions(OBJECTIVE_OPTIONS, {}),
+  skipNonFinite: false,
+  paired: false,
+};
+
+/** Everything an iteration reads and updates. */
+export interface TrainingState {
+  /** The four networks. */
+  models: DiscoGanModels;
+  /** Adam over G_AB and G_BA. */
+  gOptimizer: Adam;
+  /** Adam over D_A and D_B. */
+  dOptimizer: Adam;
+  /** The objective. */
+  losses: LossOptions;
+  /** Seed of the dropout masks. */
+  seed: number;
+  /** Dropout in the generator passes (PyTorch's `train()`); off reproduces `eval()`. */
+  dropout: boolean;
+  /** Iterations completed. */
+  iteration: number;
+}
+
+/** A batch: NHWC images in [-1, 1]; paired batches correspond row by row. */
+export interface Batch {
+  /** Images of domain A. */
+  realA: Tensor4D;
+  /** Images of domain B. */
+  realB: Tensor4D;
+}
+
+/**
+ * Parameters of the given networks as one map, keyed `role.name` with the
+ * networks' file names (e.g. `g_ab.final.2.bias`).
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { networkParams } from "./training_state.ts";
+ * const models = createDiscoGan({ ngf: 4, ndf: 4 });
+ * console.log(networkParams(models, ["gAB", "gBA"]).has("g_ba.final.2.bias")); // true
+ * ```
+ */
+export function networkParams(
+  models: DiscoGanModels,
+  which: readonly (keyof DiscoGanModels)[],
+): Map<string, Variable> {
+  const out = new Map<string, Variable>();
+  for (const key of which) {
+    for (const [name, v] of models[key].params) out.set(`${ROLE_NAMES[key]}.${name}`, v);
+  }
+  return out;
+}
+
+/** What {@link createTrainingState} is configured by; every part optional. */
+export interface TrainingStateOptions {
+  /** The objective (the rest from {@link DEFAULT_LOSS_OPTIONS}); other keys are ignored. */
+  losses?: Partial<LossOptions>;
+  /** Adam's settings (the rest from {@link DISCOGAN_ADAM}); other keys are ignored. */
+  adam?: Partial<AdamOptions>;
+  /** Seed of the dropout masks. Default 0. */
+  seed?: number;
+  /** Dropout in the generator passes. Default true. */
+  dropout?: boolean;
+}
+
+/**
+ * Builds the training state: networks plus one Adam per side. The settings are
+ * checked against their option rows; a resolved run's options can be passed
+ * whole as `losses` and `adam`.
+ *
+ * @example
+ * ```ts
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState } from "./training_state.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 8, ndf: 8 }));
+ * console.log(state.iteration); // 0
+ * ```
+ */
+export function createTrainingState(
+  models: DiscoGanModels,
+  options: TrainingStateOptions = {},
+): TrainingState {
+  const given = options.losses ?? {};
+  const objective = resolveOptions(OBJECTIVE_OPTIONS, pick(given, OBJECTIVE_OPTIONS));
+  const optimizer = resolveOptions(OPTIMIZER_OPTIONS, pick(options.adam ?? {}, OPTIMIZER_OPTIONS));
+  const adam: AdamOptions = { ...optimizer, eps: options.adam?.eps ?? DISCOGAN_ADAM.eps };
+  return {
+    models,
+    gOptimizer: new Adam(networkParams(models, ["gAB", "gBA"]), adam),
+    dOptimizer: new Adam(networkParams(models, ["dA", "dB"]), adam),
+    losses: {
+      ...objective,
+      skipNonFinite: given.skipNonFinite ?? DEFAULT_LOSS_OPTIONS.skipNonFinite,
+      paired: given.paired ?? DEFAULT_LOSS_OPTIONS.paired,
+    },
+    seed: options.seed ?? 0,
+    dropout: options.dropout ?? true,
+    iteration: 0,
+  };
+}
+
+function pick<T>(from: object, table: OptionTable<T>): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(table)) out[key] = (from as Record<string, unknown>)[key];
+  return out as Partial<T>;
+}
