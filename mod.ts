@@ -43,6 +43,7 @@ export * from "./pipeline/image_tensors.ts";
 export * from "./pipeline/default_dataset.ts";
 export * from "./pipeline/image_folder.ts";
 export * from "./pipeline/batch_source.ts";
+export * from "./pipeline/memory_source.ts";
 export * from "./pipeline/options.ts";
 export * from "./pipeline/record.ts";
 export * from "./pipeline/operators.ts";

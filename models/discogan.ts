@@ -255,10 +255,13 @@ function lcm(a: number, b: number): number {
  */
 export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
   const { channels = 3, ...rest } = config;
-  if (config.imageSize !== undefined && (config.generator ?? "unet") in GENERATORS) {
-    checkImageSize(config.imageSize, config.generator); // a RangeError, as the networks throw
+  let o: NetworkOptions;
+  try {
+    o = resolveOptions(NETWORK_OPTIONS, rest);
+  } catch (e) {
+    // A size that does not fit is a RangeError here, as the networks throw it.
+    throw e instanceof OptionError && e.cause instanceof RangeError ? e.cause : e;
   }
-  const o = resolveOptions(NETWORK_OPTIONS, rest);
   if (!Number.isInteger(channels) || channels < 1) {
     throw new OptionError("channels", `expected a whole number >= 1, got ${channels}`);
   }

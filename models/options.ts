@@ -168,7 +168,8 @@ export function checkOption(
     try {
       row.check(value as never, options);
     } catch (e) {
-      throw e instanceof OptionError ? e : new OptionError(flag, (e as Error).message);
+      if (e instanceof OptionError) throw e;
+      throw Object.assign(new OptionError(flag, (e as Error).message), { cause: e });
     }
   }
 }

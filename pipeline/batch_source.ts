@@ -20,6 +20,7 @@ import {
   scanImages,
   type SkippedImage,
 } from "./image_folder.ts";
+import { seededRandom, seededShuffle } from "./seeded.ts";
 
 /** One batch: NHWC images in [-1, 1] (`x / 127.5 - 1`), row-major. */
 export interface HostBatch {
@@ -170,37 +171,6 @@ export async function pairedSource(dir: string, options: SourceOptions): Promise
 }
 
 // ---------------------------------------------------------------------------
-// Seeded randomness. Every random choice has a key, so that it can be
-// recomputed anywhere (another batch, a resumed run) without replaying a
-// stream of draws.
-
-// FNV-1a over the key, then murmur3's finaliser to spread the bits.
-function hashKey(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-// mulberry32: uniform floats in [0, 1).
-function rng(key: string): () => number {
-  let a = hashKey(key);
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// ---------------------------------------------------------------------------
 // Draws: which file, crop and flip the i-th image of a domain gets.
 
 interface Crop {
@@ -225,7 +195,7 @@ function draw(
 ): { files: (k: number) => string; crop: Crop } {
   const n = files.length;
   const order = d.permutations.get(`${d.seed}/${domain}/order/${Math.floor(i / n)}`, n);
-  const r = rng(`${d.seed}/${domain}/draw/${i}`);
+  const r = seededRandom(`${d.seed}/${domain}/draw/${i}`);
   const slack = d.loadSize - d.size + 1;
   const x = Math.floor(r() * slack), y = Math.floor(r() * slack);
   // Drawn even when flipping is off, so turning it off leaves the crops alone.
@@ -244,7 +214,7 @@ class PermutationCache {
   get(key: string, n: number): Uint32Array {
     let p = this.#entries.get(key);
     if (p === undefined) {
-      p = shuffled(key, n);
+      p = seededShuffle(key, n);
       this.#entries.set(key, p);
       if (this.#entries.size > 4) {
         this.#entries.delete(this.#entries.keys().next().value as string);
@@ -252,20 +222,6 @@ class PermutationCache {
     }
     return p;
   }
-}
-
-// Fisher-Yates shuffle of 0..n-1 seeded by `key`.
-function shuffled(key: string, n: number): Uint32Array {
-  const p = new Uint32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  const r = rng(key);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(r() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
 }
 
 // ---------------------------------------------------------------------------

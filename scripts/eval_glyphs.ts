@@ -31,7 +31,10 @@ import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, type GeneratorKind } from "../models/discogan.ts";
 import type { Network } from "../models/network.ts";
-import { discoGanIteration, type IterationLosses } from "../pipeline/iteration.ts";
+import type { IterationLosses } from "../pipeline/iteration.ts";
+import { memorySource } from "../pipeline/memory_source.ts";
+import type { Sink } from "../pipeline/record.ts";
+import { runTraining } from "../pipeline/run_training.ts";
 import { createTrainingState, type LossOptions } from "../pipeline/training_state.ts";
 import {
   GLYPH_SIZE,
@@ -42,7 +45,6 @@ import {
   PLAIN_FONT,
   renderGlyphSet,
   SCRIPT_FONT,
-  seededRandom,
   toSignedUnit,
 } from "./glyph_dataset.ts";
 import type { DistanceName, GanLossName } from "../ops/losses.ts";
@@ -122,7 +124,6 @@ const renderSeconds = (performance.now() - t0) / 1000;
 
 const toTensor = (images: readonly GlyphImage[]): tf.Tensor4D =>
   tf.tensor4d(toSignedUnit(images), [images.length, S, S, 3]);
-const trainATensor = toTensor(trainA), trainBTensor = toTensor(trainB);
 const heldATensor = toTensor(heldA);
 
 // ---------------------------------------------------------------- metric
@@ -262,59 +263,39 @@ function pct(x: number): string {
 }
 
 // ---------------------------------------------------------------- training
-/** Endless seeded shuffles of 0..n-1, `batch` indices at a time. */
-function sampler(n: number, rngSeed: number): () => number[] {
-  const random = seededRandom(rngSeed);
-  let order: number[] = [], pos = n;
-  return () => {
-    const out: number[] = [];
-    while (out.length < batchSize) {
-      if (pos >= n) {
-        order = [...Array(n).keys()];
-        for (let i = n - 1; i > 0; i--) {
-          const j = Math.floor(random() * (i + 1));
-          [order[i], order[j]] = [order[j], order[i]];
-        }
-        pos = 0;
-      }
-      out.push(order[pos++]);
-    }
-    return out;
-  };
-}
-const nextA = sampler(trainA.length, seed * 2 + 1);
-const nextB = sampler(trainB.length, seed * 2 + 2);
-
+// Unpaired: A and B renders in independent seeded shuffles (--paired: the same order).
+const source = memorySource(toSignedUnit(trainA), toSignedUnit(trainB), S, {
+  batchSize,
+  seed,
+  paired: flags.paired,
+});
 const history: ({ iteration: number } & IterationLosses)[] = [];
 const curve: { iteration: number; accuracy: number; l1: number }[] = [];
 let trainSeconds = 0;
+const progress: Sink = {
+  async write(r) {
+    trainSeconds += r.secondsPerIteration;
+    const it = r.iteration, l = r.losses;
+    if (it % logEvery === 0 || it === iterations) {
+      history.push({ iteration: it, ...l });
+      console.log(
+        `it ${it}/${iterations}  d ${l.d.toFixed(3)}  g_gan ${l.g_gan.toFixed(3)}  ` +
+          `g_cycle ${l.g_cycle.toFixed(4)}  ${(trainSeconds / it).toFixed(2)} s/it`,
+      );
+    }
+    if (it % evalEvery === 0 && it !== iterations) {
+      const fakes = await translateHeldOut(models.gAB);
+      const j = judge(fakes, heldTruth);
+      curve.push({ iteration: it, accuracy: j.accuracy, l1: j.l1 });
+      await Deno.mkdir(outDir, { recursive: true });
+      await writeGrid(join(outDir, "grid.png"), fakes, j.predicted); // progress view
+      console.log(`  held-out accuracy ${pct(j.accuracy)}, L1 ${j.l1.toFixed(4)}`);
+    }
+  },
+};
 const tTrain = performance.now();
-for (let it = 1; it <= iterations; it++) {
-  const tIt = performance.now();
-  const indicesA = nextA();
-  const ia = tf.tensor1d(indicesA, "int32");
-  const ib = tf.tensor1d(flags.paired ? indicesA : nextB(), "int32");
-  const realA = tf.gather(trainATensor, ia) as tf.Tensor4D;
-  const realB = tf.gather(trainBTensor, ib) as tf.Tensor4D;
-  const l = await discoGanIteration(state, { realA, realB });
-  tf.dispose([ia, ib, realA, realB]);
-  trainSeconds += (performance.now() - tIt) / 1000;
-  if (it % logEvery === 0 || it === iterations) {
-    history.push({ iteration: it, ...l });
-    console.log(
-      `it ${it}/${iterations}  d ${l.d.toFixed(3)}  g_gan ${l.g_gan.toFixed(3)}  ` +
-        `g_cycle ${l.g_cycle.toFixed(4)}  ${(trainSeconds / it).toFixed(2)} s/it`,
-    );
-  }
-  if (it % evalEvery === 0 && it !== iterations) {
-    const fakes = await translateHeldOut(models.gAB);
-    const j = judge(fakes, heldTruth);
-    curve.push({ iteration: it, accuracy: j.accuracy, l1: j.l1 });
-    await Deno.mkdir(outDir, { recursive: true });
-    await writeGrid(join(outDir, "grid.png"), fakes, j.predicted); // progress view
-    console.log(`  held-out accuracy ${pct(j.accuracy)}, L1 ${j.l1.toFixed(4)}`);
-  }
-}
+await runTraining(source, state, [progress], { iterations });
+source.close();
 const wallTrain = (performance.now() - tTrain) / 1000;
 
 // ---------------------------------------------------------------- evaluation

@@ -22,6 +22,7 @@
  */
 import hersheytext from "hersheytext";
 import sharp from "../pipeline/sharp.ts";
+import { mulberry32 } from "../pipeline/seeded.ts";
 
 /**
  * The 26 lower-case letters.
@@ -345,14 +346,7 @@ function fnv1a(text: string): number {
  * ```
  */
 export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /**
