@@ -8,15 +8,17 @@
  */
 import type { Network } from "./network.ts";
 import { OptionError, type OptionTable, resolveOptions } from "./options.ts";
-import { UNET_SIZE_MULTIPLE, unetGenerator } from "./unet.ts";
-import { RESNET_SIZE_MULTIPLE, resnetGenerator } from "./resnet.ts";
-import { PATCHGAN_SIZE_MULTIPLE, patchGanDiscriminator } from "./patchgan.ts";
+import { checkUNetSize, unetGenerator } from "./unet.ts";
+import { checkResNetSize, resnetGenerator } from "./resnet.ts";
+import { checkPatchGanSize, patchGanDiscriminator } from "./patchgan.ts";
+import { checkPaperSize, paperGenerator, type PaperNorm } from "./paper_generator.ts";
+import { paperDiscriminator } from "./paper_discriminator.ts";
 
 /** Which generator architecture to build. */
-export type GeneratorKind = "unet" | "resnet";
+export type GeneratorKind = "unet" | "resnet" | "paper";
 
 /** Which discriminator architecture to build. */
-export type DiscriminatorKind = "patchgan";
+export type DiscriminatorKind = "patchgan" | "paper";
 
 /** What a network builder is given. */
 export interface BuildOptions {
@@ -24,8 +26,14 @@ export interface BuildOptions {
   channels: number;
   /** Base width (`ngf` or `ndf`). */
   width: number;
+  /** Image side the network is built for. */
+  imageSize: number;
   /** Residual blocks (ResNet generator). */
   nResidualBlocks: number;
+  /** Normalisation (paper networks). */
+  norm: PaperNorm;
+  /** The 1x1x100 bottleneck (paper generator). */
+  bottleneck: boolean;
   /** Initialisation seed. */
   seed: number;
 }
@@ -34,8 +42,10 @@ export interface BuildOptions {
 export interface Architecture {
   /** Builds the network. */
   build(options: BuildOptions): Network;
-  /** Image sides must be multiples of this. */
-  sizeMultiple: number;
+  /** Throws a RangeError naming the sizes that work, unless `size` works. */
+  checkSize(size: number): void;
+  /** Whether the network returns its intermediate features (`applyWithFeatures`). */
+  features?: boolean;
 }
 
 /**
@@ -44,13 +54,13 @@ export interface Architecture {
  * @example
  * ```ts
  * import { GENERATORS } from "./discogan.ts";
- * console.log(Object.keys(GENERATORS)); // ["unet", "resnet"]
+ * console.log(Object.keys(GENERATORS)); // ["unet", "resnet", "paper"]
  * ```
  */
 export const GENERATORS: Readonly<Record<GeneratorKind, Architecture>> = {
   unet: {
     build: (o) => unetGenerator({ channels: o.channels, ngf: o.width, seed: o.seed }),
-    sizeMultiple: UNET_SIZE_MULTIPLE,
+    checkSize: (size) => checkUNetSize(size, size),
   },
   resnet: {
     build: (o) =>
@@ -60,23 +70,47 @@ export const GENERATORS: Readonly<Record<GeneratorKind, Architecture>> = {
         nResidualBlocks: o.nResidualBlocks,
         seed: o.seed,
       }),
-    sizeMultiple: RESNET_SIZE_MULTIPLE,
+    checkSize: checkResNetSize,
+  },
+  paper: {
+    build: (o) =>
+      paperGenerator({
+        channels: o.channels,
+        ngf: o.width,
+        imageSize: o.imageSize,
+        bottleneck: o.bottleneck,
+        norm: o.norm,
+        seed: o.seed,
+      }),
+    checkSize: (size) => checkPaperSize(size),
   },
 };
 
 /**
- * The discriminator architectures, by name.
+ * The discriminator architectures, by `--discriminator` name.
  *
  * @example
  * ```ts
  * import { DISCRIMINATORS } from "./discogan.ts";
- * console.log(DISCRIMINATORS.patchgan.sizeMultiple); // 8
+ * console.log(Object.keys(DISCRIMINATORS)); // ["patchgan", "paper"]
  * ```
  */
 export const DISCRIMINATORS: Readonly<Record<DiscriminatorKind, Architecture>> = {
   patchgan: {
     build: (o) => patchGanDiscriminator({ channels: o.channels, ndf: o.width, seed: o.seed }),
-    sizeMultiple: PATCHGAN_SIZE_MULTIPLE,
+    checkSize: checkPatchGanSize,
+  },
+  paper: {
+    build: (o) =>
+      paperDiscriminator({
+        channels: o.channels,
+        ndf: o.width,
+        imageSize: o.imageSize,
+        norm: o.norm,
+        seed: o.seed,
+      }),
+    checkSize: (size) => checkPaperSize(size),
+    features: true,
   },
 };
 
@@ -86,6 +120,12 @@ export interface NetworkOptions {
   imageSize: number;
   /** Generator architecture. */
   generator: GeneratorKind;
+  /** Discriminator architecture. */
+  discriminator: DiscriminatorKind;
+  /** Normalisation of the paper's networks (the others use instance norm). */
+  norm: PaperNorm;
+  /** The paper generator's 1x1x100 bottleneck (its angle experiments). */
+  bottleneck: boolean;
   /** Generator base width. */
   ngf: number;
   /** Discriminator base width. */
@@ -120,7 +160,10 @@ export const NETWORK_OPTIONS: OptionTable<NetworkOptions> = {
     help: "image side in pixels (a multiple of 64 for the U-Net)",
     group: "Data",
     check: (size: number, o) => {
-      if (o.generator as string in GENERATORS) checkImageSize(size, o.generator as GeneratorKind);
+      // An unknown architecture is its own row's error.
+      if ((o.generator as string) in GENERATORS && (o.discriminator as string) in DISCRIMINATORS) {
+        checkImageSize(size, o.generator as GeneratorKind, o.discriminator as DiscriminatorKind);
+      }
     },
   },
   generator: {
@@ -128,6 +171,26 @@ export const NETWORK_OPTIONS: OptionTable<NetworkOptions> = {
     default: "unet",
     choices: Object.keys(GENERATORS),
     help: "generator architecture",
+    group: "Networks",
+  },
+  discriminator: {
+    kind: "choice",
+    default: "patchgan",
+    choices: Object.keys(DISCRIMINATORS),
+    help: "discriminator architecture",
+    group: "Networks",
+  },
+  norm: {
+    kind: "choice",
+    default: "batch",
+    choices: ["batch", "instance"],
+    help: "normalisation of the paper networks",
+    group: "Networks",
+  },
+  bottleneck: {
+    kind: "boolean",
+    default: false,
+    help: "the paper generator's 1x1x100 bottleneck (its angle experiments)",
     group: "Networks",
   },
   ngf: {
@@ -209,7 +272,7 @@ export const ROLES: readonly RoleName[] = Object.values(ROLE_NAMES);
 
 /**
  * Throws a RangeError naming the sizes that work, unless `size` works for
- * `generator` and the discriminator.
+ * `generator` and `discriminator`.
  *
  * @example
  * ```ts
@@ -226,19 +289,8 @@ export function checkImageSize(
   if (!Number.isInteger(size) || size <= 0) {
     throw new RangeError(`image size ${size} is not a positive whole number of pixels`);
   }
-  const m = lcm(GENERATORS[generator].sizeMultiple, DISCRIMINATORS[discriminator].sizeMultiple);
-  if (size % m !== 0) {
-    throw new RangeError(
-      `image size ${size}x${size} does not work with the ${generator} generator and the ` +
-        `${discriminator} discriminator: each side must be a multiple of ${m}; ` +
-        `use one of the multiples of ${m} (${m}, ${2 * m}, ${3 * m}, ${4 * m}, ...)`,
-    );
-  }
-}
-
-function lcm(a: number, b: number): number {
-  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
-  return (a / gcd(a, b)) * b;
+  GENERATORS[generator].checkSize(size);
+  DISCRIMINATORS[discriminator].checkSize(size);
 }
 
 /**
@@ -266,15 +318,10 @@ export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
     throw new OptionError("channels", `expected a whole number >= 1, got ${channels}`);
   }
   const base = o.seed * 10_000;
-  const g = (seed: number) =>
-    GENERATORS[o.generator].build({
-      channels,
-      width: o.ngf,
-      nResidualBlocks: o.nResidualBlocks,
-      seed,
-    });
-  const d = (seed: number) =>
-    DISCRIMINATORS.patchgan.build({ channels, width: o.ndf, nResidualBlocks: 0, seed });
+  const build = (a: Architecture, width: number, seed: number) =>
+    a.build({ ...o, channels, width, seed });
+  const g = (seed: number) => build(GENERATORS[o.generator], o.ngf, seed);
+  const d = (seed: number) => build(DISCRIMINATORS[o.discriminator], o.ndf, seed);
   return { gAB: g(base), gBA: g(base + 1000), dA: d(base + 2000), dB: d(base + 3000) };
 }
 

@@ -6,7 +6,10 @@ import { type Tensor4D, tf, type Variable } from "../ops/tf.ts";
 
 /** How a network runs: dropout on while training, off for samples and inference. */
 export interface ApplyOptions {
-  /** Dropout active (PyTorch's `train()` mode). Default false. */
+  /**
+   * PyTorch's `train()` mode: dropout active, and BatchNorm on batch
+   * statistics with its running ones updated. Default false.
+   */
   training?: boolean;
   /** Seed of this call's dropout masks; without it masks are drawn from Math.random. */
   seed?: number;
@@ -31,6 +34,13 @@ export interface Network {
   readonly kind: string;
   /** Parameters by PyTorch name, in insertion (state_dict) order. */
   readonly params: Map<string, Variable>;
+  /**
+   * Non-trainable state by PyTorch name, such as BatchNorm's `running_mean`,
+   * `running_var` and `num_batches_tracked` (the last a float32 scalar here,
+   * int64 in PyTorch). Absent for networks without any. Saved and loaded with
+   * the parameters, each after its module's parameters as in a `state_dict`.
+   */
+  readonly buffers?: Map<string, Variable>;
   /** The forward pass. */
   apply(x: Tensor4D, options?: ApplyOptions): Tensor4D;
 }
@@ -41,7 +51,8 @@ let instances = 0;
  * Creates parameters initialised as PyTorch-GAN: conv weights ~ N(0, 0.02),
  * biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) as PyTorch's default, where
  * fan_in is `in·k·k` for a Conv2d and `out·k·k` for a ConvTranspose2d (PyTorch
- * reads dimension 1 of the stored weight).
+ * reads dimension 1 of the stored weight). BatchNorm as DCGAN: weight
+ * ~ N(1, 0.02), bias 0, running statistics in {@link ParamBuilder.buffers}.
  *
  * @example
  * ```ts
@@ -54,8 +65,17 @@ let instances = 0;
 export class ParamBuilder {
   /** The parameters created so far, by PyTorch name. */
   readonly params: Map<string, Variable> = new Map();
+  /** The non-trainable buffers created so far (BatchNorm's statistics), by PyTorch name. */
+  readonly buffers: Map<string, Variable> = new Map();
   readonly #prefix: string;
   #seed: number;
+
+  // TF.js reads a seed of 0 as "no seed" (Math.random): 0 becomes 0.5, which
+  // no integer seed can be.
+  #next(): number {
+    const seed = this.#seed++;
+    return seed === 0 ? 0.5 : seed;
+  }
 
   /** `label` names the variables in TF.js; `seed` makes the initialisation reproducible. */
   constructor(label: string, seed: number) {
@@ -63,34 +83,66 @@ export class ParamBuilder {
     this.#seed = seed;
   }
 
-  /** A `Conv2d(cin, cout, k)`: weight `[k, k, cin, cout]` and bias `[cout]`. */
-  conv(name: string, cin: number, cout: number, k: number): void {
-    this.#add(name, [k, k, cin, cout], cout, cin * k * k);
+  /**
+   * A `Conv2d(cin, cout, k)`: weight `[k, k, cin, cout]` and, unless `bias` is
+   * false (`bias=False`), bias `[cout]`.
+   */
+  conv(name: string, cin: number, cout: number, k: number, bias = true): void {
+    this.#add(name, [k, k, cin, cout], cout, cin * k * k, bias);
   }
 
-  /** A `ConvTranspose2d(cin, cout, k)`: weight `[k, k, cout, cin]` and bias `[cout]`. */
-  convTranspose(name: string, cin: number, cout: number, k: number): void {
-    this.#add(name, [k, k, cout, cin], cout, cout * k * k);
+  /**
+   * A `ConvTranspose2d(cin, cout, k)`: weight `[k, k, cout, cin]` and, unless
+   * `bias` is false (`bias=False`), bias `[cout]`.
+   */
+  convTranspose(name: string, cin: number, cout: number, k: number, bias = true): void {
+    this.#add(name, [k, k, cout, cin], cout, cout * k * k, bias);
   }
 
-  #add(name: string, shape: number[], biasSize: number, fanIn: number): void {
+  /**
+   * A `BatchNorm2d(channels)`: parameters `weight` and `bias` `[channels]`,
+   * buffers `running_mean` (0), `running_var` (1) and `num_batches_tracked` (a
+   * scalar 0).
+   */
+  batchNorm(name: string, channels: number): void {
+    const variable = (init: () => tf.Tensor, trainable: boolean, key: string) =>
+      tf.tidy(() => tf.variable(init(), trainable, `${this.#prefix}${name}.${key}`));
+    const seed = this.#next();
+    this.params.set(
+      `${name}.weight`,
+      variable(() => tf.randomNormal([channels], 1, 0.02, "float32", seed), true, "weight"),
+    );
+    this.params.set(`${name}.bias`, variable(() => tf.zeros([channels]), true, "bias"));
+    for (
+      const [key, init] of [
+        ["running_mean", () => tf.zeros([channels])],
+        ["running_var", () => tf.ones([channels])],
+        ["num_batches_tracked", () => tf.scalar(0)],
+      ] as const
+    ) {
+      this.buffers.set(`${name}.${key}`, variable(init, false, key));
+    }
+  }
+
+  #add(name: string, shape: number[], biasSize: number, fanIn: number, bias: boolean): void {
     const bound = 1 / Math.sqrt(fanIn);
     // Variables survive tidy; the initial tensors do not leak.
     const w = tf.tidy(() =>
       tf.variable(
-        tf.randomNormal(shape, 0, 0.02, "float32", this.#seed++),
+        tf.randomNormal(shape, 0, 0.02, "float32", this.#next()),
         true,
         `${this.#prefix}${name}.weight`,
       )
     );
+    this.params.set(`${name}.weight`, w);
+    if (!bias) return;
     const b = tf.tidy(() =>
       tf.variable(
-        tf.randomUniform([biasSize], -bound, bound, "float32", this.#seed++),
+        tf.randomUniform([biasSize], -bound, bound, "float32", this.#next()),
         true,
         `${this.#prefix}${name}.bias`,
       )
     );
-    this.params.set(`${name}.weight`, w);
     this.params.set(`${name}.bias`, b);
   }
 }

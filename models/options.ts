@@ -10,7 +10,7 @@
  */
 
 /** How an option's value is read and checked. */
-export type OptionKind = "int" | "real" | "choice" | "boolean" | "path";
+export type OptionKind = "int" | "real" | "choice" | "boolean" | "path" | "text";
 
 /** A value an option can hold. */
 export type OptionValue = number | string | boolean;
@@ -163,6 +163,11 @@ export function checkOption(
         throw new OptionError(flag, `expected a path, got ${show(value)}`);
       }
       break;
+    case "text":
+      if (typeof value !== "string") {
+        throw new OptionError(flag, `expected text, got ${show(value)}`);
+      }
+      break;
   }
   if (row.check) {
     try {
@@ -199,7 +204,7 @@ export function optionHelp(table: Record<string, OptionSpec>): string {
         row.kind === "boolean" || row.kind === "path"
       ? ""
       : ` (default ${row.default})`;
-    const line = `  ${flag.padEnd(22)} ${row.help}${choices}${fallback}`;
+    const line = wrap(`  ${flag.padEnd(22)} ${row.help}${choices}${fallback}`, HELP_WIDTH, 25);
     groups.set(row.group, [...(groups.get(row.group) ?? []), line]);
   }
   return [...groups].map(([group, lines]) => [group, ...lines].join("\n")).join("\n");
@@ -228,8 +233,24 @@ export function flagKinds(
   return out;
 }
 
+const HELP_WIDTH = 100;
+
+// Breaks `text` into lines of at most `width` characters at spaces, the
+// continuation lines indented by `indent`.
+function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/(?<=\S) (?=\S)/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = " ".repeat(indent) + word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join("\n");
+}
+
 function argOf(row: OptionSpec): string {
-  return { int: "N", real: "X", choice: "NAME", boolean: "", path: "DIR" }[row.kind];
+  return { int: "N", real: "X", choice: "NAME", boolean: "", path: "DIR", text: "TEXT" }[row.kind];
 }
 
 function show(v: unknown): string {

@@ -22,6 +22,25 @@ export interface PatchGanOptions {
 export const PATCHGAN_SIZE_MULTIPLE = 8;
 
 /**
+ * Throws a RangeError unless `h`×`w` is an image size the PatchGAN can judge.
+ *
+ * @example
+ * ```ts
+ * import { checkPatchGanSize } from "./patchgan.ts";
+ * checkPatchGanSize(40); // fine; 36 would throw
+ * ```
+ */
+export function checkPatchGanSize(h: number, w: number = h): void {
+  const m = PATCHGAN_SIZE_MULTIPLE;
+  if (h % m || w % m || h <= 0 || w <= 0) {
+    throw new RangeError(
+      `image size ${h}x${w} does not work with the PatchGAN discriminator: its three ` +
+        `halvings need sides that are a multiple of ${m} (${m}, ${2 * m}, ${3 * m}, ${4 * m}, ...)`,
+    );
+  }
+}
+
+/**
  * Builds the discriminator: three stride-2 convs (the last two instance-
  * normalised), LeakyReLU(0.2), then ZeroPad2d((1,0,1,0)) and a 4x4 conv to one
  * channel. Parameters `model.{0,2,5,9}.{weight,bias}`. Outputs raw logits.

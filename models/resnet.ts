@@ -26,6 +26,24 @@ export interface ResNetOptions {
 export const RESNET_SIZE_MULTIPLE = 4;
 
 /**
+ * Throws a RangeError unless `h`×`w` is an image size the ResNet generator can run.
+ *
+ * @example
+ * ```ts
+ * import { checkResNetSize } from "./resnet.ts";
+ * checkResNetSize(36); // fine; 30 would throw
+ * ```
+ */
+export function checkResNetSize(h: number, w: number = h): void {
+  if (h % RESNET_SIZE_MULTIPLE || w % RESNET_SIZE_MULTIPLE || h <= 0 || w <= 0) {
+    throw new RangeError(
+      `image size ${h}x${w} does not work with the ResNet generator: its two halvings need ` +
+        `sides that are a multiple of ${RESNET_SIZE_MULTIPLE} (4, 8, 12, 16, ...)`,
+    );
+  }
+}
+
+/**
  * Builds the ResNet generator: ReflectionPad2d(channels) + 7x7 conv, two
  * stride-2 convs, N residual blocks (pad, 3x3 conv, IN, ReLU, pad, 3x3 conv, IN),
  * two nearest upsamplings with 3x3 convs, ReflectionPad2d(channels) + 7x7 conv,
@@ -70,12 +88,7 @@ export function resnetGenerator(options: ResNetOptions): Network {
     params,
     apply: (x) =>
       tf.tidy(() => {
-        const [, h, w] = x.shape;
-        if (h % RESNET_SIZE_MULTIPLE || w % RESNET_SIZE_MULTIPLE) {
-          throw new RangeError(
-            `image size ${h}x${w} does not work with the ResNet generator: use sides that are multiples of ${RESNET_SIZE_MULTIPLE}`,
-          );
-        }
+        checkResNetSize(x.shape[1], x.shape[2]);
         let y = inRelu(c(reflectionPad2d(x, channels), "model.1", 1, 0));
         y = inRelu(c(y, "model.4", 2, 1));
         y = inRelu(c(y, "model.7", 2, 1));

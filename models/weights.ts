@@ -4,7 +4,7 @@
  * project and PyTorch-GAN (`load_state_dict`).
  * @module
  */
-import { tf } from "../ops/tf.ts";
+import { tf, type Variable } from "../ops/tf.ts";
 import {
   checkTensorSet,
   readSafetensors,
@@ -32,8 +32,28 @@ export function torchShape(shape: readonly number[]): number[] {
   return shape.length === 4 ? TO_TORCH.map((i) => shape[i]) : [...shape];
 }
 
+// A state_dict lists each module's parameters, then its buffers: a buffer goes
+// after the last entry of its module (its name up to the last dot).
+function stateEntries(net: Network): [string, Variable][] {
+  const entries: [string, Variable][] = [...net.params];
+  const moduleOf = (name: string) => name.slice(0, name.lastIndexOf("."));
+  for (const [name, v] of net.buffers ?? []) {
+    const module = moduleOf(name);
+    let at = entries.length;
+    for (let i = entries.length - 1; i >= 0; i--) {
+      if (moduleOf(entries[i][0]) === module) {
+        at = i + 1;
+        break;
+      }
+    }
+    entries.splice(at, 0, [name, v]);
+  }
+  return entries;
+}
+
 /**
- * Reads a network's parameters in PyTorch layout, by PyTorch name.
+ * Reads a network's parameters and buffers in PyTorch layout, by PyTorch
+ * name, in `state_dict` order.
  *
  * @example
  * ```ts
@@ -47,7 +67,7 @@ export async function stateDict(
   net: Network,
 ): Promise<Map<string, TensorRecord>> {
   const out = new Map<string, TensorRecord>();
-  for (const [name, v] of net.params) {
+  for (const [name, v] of stateEntries(net)) {
     const t = v.rank === 4 ? tf.transpose(v, TO_TORCH) : v;
     out.set(name, {
       shape: torchShape(v.shape),
@@ -59,9 +79,9 @@ export async function stateDict(
 }
 
 /**
- * Sets a network's parameters from PyTorch-layout tensors. Every name of the
- * network must be present with its exact shape and nothing else may be: the
- * error names `source` and lists what differs.
+ * Sets a network's parameters and buffers from PyTorch-layout tensors. Every
+ * name of the network must be present with its exact shape and nothing else
+ * may be: the error names `source` and lists what differs.
  *
  * @example
  * ```ts
@@ -76,12 +96,13 @@ export function loadStateDict(
   file: SafetensorsFile,
   source: string,
 ): void {
+  const entries = stateEntries(net);
   const expected = new Map(
-    [...net.params].map(([n, v]) => [n, torchShape(v.shape)]),
+    entries.map(([n, v]) => [n, torchShape(v.shape)]),
   );
   checkTensorSet(file, expected, source);
   tf.tidy(() => {
-    for (const [name, v] of net.params) {
+    for (const [name, v] of entries) {
       const rec = file.tensors.get(name) as TensorRecord;
       const t = tf.tensor(rec.data, rec.shape);
       v.assign(v.rank === 4 ? tf.transpose(t, FROM_TORCH) : t);

@@ -26,6 +26,8 @@ export interface MinimizeOptions {
   eager?: boolean;
   /** Leave every parameter and the optimizer untouched when the total or a gradient is not finite. */
   guard?: boolean;
+  /** L2 weight decay as PyTorch's Adam applies it: each gradient becomes `grad + wd·param`. */
+  weightDecay?: number;
 }
 
 /** What a step measured. */
@@ -65,6 +67,7 @@ export async function minimize<K extends string>(
   objective: () => Objective<K>,
 ): Promise<MinimizeResult<K>> {
   const eager = options.eager && !options.guard;
+  const wd = options.weightDecay ?? 0;
   let terms = {} as Record<K, Scalar>;
   const { value, grads } = gradientsByName(
     params,
@@ -75,15 +78,29 @@ export async function minimize<K extends string>(
       return o.total;
     },
     eager ? optimizer : undefined,
+    wd,
   );
+  if (wd && !eager) {
+    for (const [name, g] of grads) {
+      grads.set(name, decayed(g, params.get(name) as Variable, wd));
+      g.dispose();
+    }
+  }
   const applied = eager || optimizer.update(grads, options.guard ? value : undefined);
   tf.dispose([...grads.values()]);
   // Kept: this step may run inside another step's tidy, which would dispose
   // the value before an asynchronous (GPU) read completes.
   const total = await readScalar(tf.keep(value));
   const numbers = {} as Record<K, number>;
-  for (const [k, t] of Object.entries<Scalar>(terms)) numbers[k as K] = await readScalar(t);
+  for (const [k, t] of Object.entries<Scalar>(terms)) {
+    // A term may be the total itself (already read and released).
+    numbers[k as K] = t === value ? total : await readScalar(t);
+  }
   return { total, terms: numbers, applied };
+}
+
+function decayed(grad: Tensor, param: Variable, wd: number): Tensor {
+  return tf.tidy(() => tf.add(grad, tf.mul(param, wd)));
 }
 
 async function readScalar(t: Scalar): Promise<number> {
@@ -101,6 +118,7 @@ function gradientsByName(
   params: Map<string, Variable>,
   f: () => Scalar,
   optimizer?: Adam,
+  weightDecay = 0,
 ): { value: Scalar; grads: Map<string, Tensor> } {
   const trainable = [...params].filter(([, v]) => v.trainable);
   if (!trainable.length) throw new Error("minimize: none of the parameters is trainable");
@@ -114,7 +132,12 @@ function gradientsByName(
         // The step is counted with the first gradient, so a forward pass that
         // throws counts none, as with Adam.update after the pass.
         apply ??= optimizer.beginStep();
-        apply(names.get(v) as string, g);
+        if (!weightDecay) apply(names.get(v) as string, g);
+        else {
+          const gd = decayed(g, v as Variable, weightDecay);
+          apply(names.get(v) as string, gd);
+          gd.dispose();
+        }
         return true;
       }),
   );

@@ -8,8 +8,13 @@ import { type Scalar, type Tensor4D, tf } from "../ops/tf.ts";
 import { withoutTape } from "../ops/gradients.ts";
 import { distance, ganLoss } from "../ops/losses.ts";
 import { minimize, type Objective } from "../ops/minimize.ts";
-import type { Network } from "../models/network.ts";
-import { type Batch, networkParams, type TrainingState } from "./training_state.ts";
+import type { ApplyOptions, Network } from "../models/network.ts";
+import {
+  type Batch,
+  featureLayerList,
+  networkParams,
+  type TrainingState,
+} from "./training_state.ts";
 
 /** The four generator outputs of an iteration. */
 export interface Translations {
@@ -73,19 +78,26 @@ export async function discoGanIteration(
   state: TrainingState,
   batch: Batch,
 ): Promise<IterationLosses> {
-  let dStep!: Promise<DiscriminatorLosses>;
-  // The generator step's tape spans the whole iteration, so that the four
-  // generator passes run once and serve both steps.
-  const g = await generatorStep(state, batch, (fakes) => {
-    // The discriminator step on these fakes, before the generator losses. Off
-    // the generator tape: it is constant to the generator gradient, so its
-    // activations need not live until the generators' backward pass.
-    dStep = withoutTape(() => discriminatorStep(state, batch, fakes));
-  });
-  const d = await dStep;
+  const every = state.optimizer.dUpdateInterval;
+  let losses: IterationLosses;
+  if (every > 1) {
+    // The paper's schedule: one side steps, on losses from the same passes.
+    losses = await oneSideStep(state, batch, state.iteration % every === 0 ? "d" : "g");
+  } else {
+    let dStep!: Promise<DiscriminatorLosses>;
+    // The generator step's tape spans the whole iteration, so that the four
+    // generator passes run once and serve both steps.
+    const g = await generatorStep(state, batch, (fakes) => {
+      // The discriminator step on these fakes, before the generator losses. Off
+      // the generator tape: it is constant to the generator gradient, so its
+      // activations need not live until the generators' backward pass.
+      dStep = withoutTape(() => discriminatorStep(state, batch, fakes));
+    });
+    const d = await dStep;
+    losses = { ...d, ...g };
+    if (d.skipped || g.skipped) losses.skipped = true;
+  }
   state.iteration++;
-  const losses: IterationLosses = { ...d, ...g };
-  if (d.skipped || g.skipped) losses.skipped = true;
   return losses;
 }
 
@@ -116,11 +128,21 @@ export async function generatorStep(
     state.gOptimizer,
     // Eager: Adam updates each weight as its gradient is final, so the
     // gradients of all the generators' weights never coexist.
-    { eager: true, guard: state.losses.skipNonFinite },
+    { eager: true, guard: state.losses.skipNonFinite, weightDecay: state.optimizer.weightDecay },
     () => {
       const t = generatorPasses(state, batch, state.dropout);
       onTranslated?.(t);
-      return generatorObjective(state, batch, t);
+      // Judged by the discriminators as they are now (updated, in discoGanIteration).
+      const fm = state.losses.featureMatching > 0;
+      const judged = {
+        a: fm
+          ? judge(state.models.dA, batch.realA, t.fakeA, true)
+          : fakesOnly(state.models.dA, t.fakeA),
+        b: fm
+          ? judge(state.models.dB, batch.realB, t.fakeB, true)
+          : fakesOnly(state.models.dB, t.fakeB),
+      };
+      return generatorObjective(state, batch, t, judged);
     },
   );
   const losses = { g: total, ...terms } as GeneratorLosses;
@@ -128,34 +150,60 @@ export async function generatorStep(
 }
 
 /**
- * The generators' objective on translations `t`:
- * GAN + λ_cycle·cycle (+ λ_pixelwise·pixelwise when paired, + λ_identity·identity).
+ * The generators' objective on translations `t`, with the discriminators'
+ * outputs on them (`judged`): adversarial + λ_cycle·cycle, or with the
+ * paper's rate `(1 - rate)·adversarial + rate·λ_cycle·cycle`; the adversarial
+ * term is `(1 - x)·GAN + x·FM` with feature matching share x; plus
+ * λ_pixelwise·pixelwise when paired and λ_identity·identity.
  *
  * @example
  * ```ts
  * import { tf } from "../ops/tf.ts";
  * import { createDiscoGan } from "../models/discogan.ts";
  * import { createTrainingState } from "./training_state.ts";
- * import { generatorObjective, generatorPasses } from "./iteration.ts";
+ * import { generatorObjective, generatorPasses, judge } from "./iteration.ts";
  * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
  * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
  * const batch = { realA: zeros(), realB: zeros() };
- * generatorObjective(state, batch, generatorPasses(state, batch, false)).total.print();
+ * const t = generatorPasses(state, batch, false);
+ * const judged = {
+ *   a: judge(state.models.dA, batch.realA, t.fakeA, false),
+ *   b: judge(state.models.dB, batch.realB, t.fakeB, false),
+ * };
+ * generatorObjective(state, batch, t, judged).total.print();
  * ```
  */
 export function generatorObjective(
   state: TrainingState,
   { realA, realB }: Batch,
   t: Translations,
+  judged: { a: Judged; b: Judged },
 ): Objective<string> {
-  const { gAB, gBA, dA, dB } = state.models;
+  const { gAB, gBA } = state.models;
   const o = state.losses;
   const gan = ganLoss(o.ganLoss), cycle = distance(o.cycleLoss);
   const terms: Record<string, Scalar> = {
-    g_gan: mean2(gan.generator(dB.apply(t.fakeB)), gan.generator(dA.apply(t.fakeA))),
+    g_gan: mean2(gan.generator(judged.b.fake.logits), gan.generator(judged.a.fake.logits)),
     g_cycle: mean2(cycle(t.recovA, realA), cycle(t.recovB, realB)),
   };
-  let total = tf.add(terms.g_gan, tf.mul(terms.g_cycle, o.lambdaCycle));
+  let adversarial = terms.g_gan;
+  if (o.featureMatching > 0) {
+    const layers = featureLayerList(o.featureLayers);
+    terms.g_fm = mean2(featureMatching(judged.b, layers), featureMatching(judged.a, layers));
+    adversarial = tf.add(
+      tf.mul(terms.g_gan, 1 - o.featureMatching),
+      tf.mul(terms.g_fm, o.featureMatching),
+    );
+  }
+  let total: Scalar;
+  if (o.defaultRate === undefined) {
+    total = tf.add(adversarial, tf.mul(terms.g_cycle, o.lambdaCycle));
+  } else {
+    const rate = state.iteration < o.ganCurriculum
+      ? o.startingRate ?? o.defaultRate
+      : o.defaultRate;
+    total = tf.add(tf.mul(adversarial, 1 - rate), tf.mul(terms.g_cycle, rate * o.lambdaCycle));
+  }
   if (o.paired) {
     const pixelwise = distance(o.pixelwiseLoss);
     terms.g_pixelwise = mean2(pixelwise(t.fakeA, realA), pixelwise(t.fakeB, realB));
@@ -168,7 +216,7 @@ export function generatorObjective(
     terms.g_identity = mean2(l1(same(gBA, realA, 4), realA), l1(same(gAB, realB, 5), realB));
     total = tf.add(total, tf.mul(terms.g_identity, o.lambdaIdentity));
   }
-  return { total: total as Scalar, terms };
+  return { total, terms };
 }
 
 /**
@@ -196,24 +244,15 @@ export async function discriminatorStep(
   fakes: Pick<Translations, "fakeA" | "fakeB">,
 ): Promise<DiscriminatorLosses> {
   const { dA, dB } = state.models;
-  const gan = ganLoss(state.losses.ganLoss);
-  // Real and fake images in one pass (instance norm is per image: same values).
-  const judge = (d: Network, real: Tensor4D, fake: Tensor4D) => {
-    const both = d.apply(tf.concat([real, fake], 0));
-    const [onReal, onFake] = tf.split(both, [real.shape[0], fake.shape[0]], 0);
-    return mean2(gan.discriminator(onReal, true), gan.discriminator(onFake, false));
-  };
   const { total, terms, applied } = await minimize(
     networkParams(state.models, ["dA", "dB"]),
     state.dOptimizer,
-    { guard: state.losses.skipNonFinite },
-    () => {
-      const terms = {
-        d_a: judge(dA, batch.realA, fakes.fakeA),
-        d_b: judge(dB, batch.realB, fakes.fakeB),
-      };
-      return { total: mean2(terms.d_a, terms.d_b), terms };
-    },
+    { guard: state.losses.skipNonFinite, weightDecay: state.optimizer.weightDecay },
+    () =>
+      discriminatorObjective(state, {
+        a: judge(dA, batch.realA, fakes.fakeA, false),
+        b: judge(dB, batch.realB, fakes.fakeB, false),
+      }),
   );
   const losses: DiscriminatorLosses = { d: total, ...terms };
   return applied ? losses : { ...losses, skipped: true };
@@ -247,6 +286,11 @@ export function generatorPasses(
     g.apply(x, { training, seed: dropoutSeed(state, call) });
   const n = batch.realA.shape[0];
   const fakeA = run(gBA, batch.realB, 1);
+  if (usesBatchStatistics(gAB)) {
+    // BatchNorm: a stacked pass would share batch statistics between the two.
+    const fakeB = run(gAB, batch.realA, 0);
+    return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB: run(gAB, fakeA, 3) };
+  }
   const both = run(gAB, tf.concat([batch.realA, fakeA], 0), 0);
   const [fakeB, recovB] = tf.split(both, [n, fakeA.shape[0]], 0) as [Tensor4D, Tensor4D];
   return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB };
@@ -259,4 +303,156 @@ function dropoutSeed(state: TrainingState, call: number): number {
 
 function mean2(a: Scalar, b: Scalar): Scalar {
   return tf.div(tf.add(a, b), 2);
+}
+
+/** A discriminator's outputs on real and fake images of one domain. */
+export interface Judged {
+  /** On the real images: logits, and the features when asked for. */
+  real?: { logits: Tensor4D; features?: Tensor4D[] };
+  /** On the fakes. */
+  fake: { logits: Tensor4D; features?: Tensor4D[] };
+}
+
+/**
+ * Runs discriminator `d` (training mode) on real and fake images, with its
+ * features when `features`: in one pass when its values are per image, in two
+ * when it normalises over the batch (BatchNorm), which a stacked pass would mix.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { judge } from "./iteration.ts";
+ * const { dA } = createDiscoGan({ ngf: 4, ndf: 4 });
+ * const x = tf.zeros([2, 64, 64, 3]) as tf.Tensor4D;
+ * console.log(judge(dA, x, x, false).fake.logits.shape); // [2, 8, 8, 1]
+ * ```
+ */
+export function judge(d: Network, real: Tensor4D, fake: Tensor4D, features: boolean): Judged {
+  const run = (x: Tensor4D) => {
+    if (!features) return { logits: d.apply(x, { training: true }) };
+    const withFeatures = (d as Partial<FeatureNetwork>).applyWithFeatures;
+    if (!withFeatures) {
+      throw new Error(`feature matching: the ${d.kind} discriminator has no features`);
+    }
+    return withFeatures(x, { training: true });
+  };
+  if (features || usesBatchStatistics(d)) return { real: run(real), fake: run(fake) };
+  // Real and fake images in one pass (instance norm is per image: same values).
+  const both = d.apply(tf.concat([real, fake], 0), { training: true });
+  const [onReal, onFake] = tf.split(both, [real.shape[0], fake.shape[0]], 0) as Tensor4D[];
+  return { real: { logits: onReal }, fake: { logits: onFake } };
+}
+
+/**
+ * The discriminators' objective: for each, the GAN loss on real images as real
+ * and on fakes as fake, averaged; the two averaged.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../ops/tf.ts";
+ * import { createDiscoGan } from "../models/discogan.ts";
+ * import { createTrainingState } from "./training_state.ts";
+ * import { discriminatorObjective, judge } from "./iteration.ts";
+ * const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }));
+ * const x = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
+ * const j = judge(state.models.dA, x, x, false);
+ * discriminatorObjective(state, { a: j, b: j }).total.print();
+ * ```
+ */
+export function discriminatorObjective(
+  state: TrainingState,
+  judged: { a: Judged; b: Judged },
+): Objective<"d_a" | "d_b"> {
+  const gan = ganLoss(state.losses.ganLoss);
+  const side = (j: Judged) =>
+    mean2(gan.discriminator(j.real!.logits, true), gan.discriminator(j.fake.logits, false));
+  const terms = { d_a: side(judged.a), d_b: side(judged.b) };
+  return { total: mean2(terms.d_a, terms.d_b), terms };
+}
+
+// One side steps on losses computed from one set of passes (the official
+// code's update_interval): the other side's losses are reported, not applied.
+async function oneSideStep(
+  state: TrainingState,
+  batch: Batch,
+  side: "d" | "g",
+): Promise<IterationLosses> {
+  const { dA, dB } = state.models;
+  const fm = state.losses.featureMatching > 0;
+  const objectives = (t: Translations) => {
+    const judged = {
+      a: judge(dA, batch.realA, t.fakeA, fm),
+      b: judge(dB, batch.realB, t.fakeB, fm),
+    };
+    const d = discriminatorObjective(state, judged),
+      g = generatorObjective(state, batch, t, judged);
+    const terms = { d: d.total, ...d.terms, g: g.total, ...g.terms };
+    return { total: side === "d" ? d.total : g.total, terms };
+  };
+  const options = { guard: state.losses.skipNonFinite, weightDecay: state.optimizer.weightDecay };
+  let result;
+  if (side === "g") {
+    result = await minimize(
+      networkParams(state.models, ["gAB", "gBA"]),
+      state.gOptimizer,
+      { ...options, eager: true },
+      () => objectives(generatorPasses(state, batch, state.dropout)),
+    );
+  } else {
+    // The fakes are constants of the discriminator step.
+    const [fakeB, fakeA, recovA, recovB] = tf.tidy(() => {
+      const out = generatorPasses(state, batch, state.dropout);
+      return [out.fakeB, out.fakeA, out.recovA, out.recovB];
+    });
+    const t: Translations = { fakeB, fakeA, recovA, recovB };
+    try {
+      result = await minimize(
+        networkParams(state.models, ["dA", "dB"]),
+        state.dOptimizer,
+        options,
+        () => objectives(t),
+      );
+    } finally {
+      tf.dispose(Object.values(t));
+    }
+  }
+  const losses = result.terms as unknown as IterationLosses;
+  return result.applied ? losses : { ...losses, skipped: true };
+}
+
+// Feature matching on one domain: for each chosen layer (2 = the second conv),
+// the mean over elements of (batch mean of real features - batch mean of fake
+// features)², summed over the layers.
+function featureMatching(j: Judged, layers: number[]): Scalar {
+  const real = j.real?.features, fake = j.fake.features;
+  if (!real || !fake) throw new Error("feature matching: the discriminator gave no features");
+  const per = layers.map((layer) => {
+    const k = layer - 2;
+    if (k >= fake.length) {
+      throw new Error(
+        `feature matching: layer ${layer} asked for, the discriminator has layers 2..${
+          fake.length + 1
+        }`,
+      );
+    }
+    return tf.mean(tf.squaredDifference(tf.mean(real[k], 0), tf.mean(fake[k], 0))) as Scalar;
+  });
+  return (per.length === 1 ? per[0] : tf.addN(per)) as Scalar;
+}
+
+function fakesOnly(d: Network, fake: Tensor4D): Judged {
+  return { fake: { logits: d.apply(fake, { training: true }) } };
+}
+
+function usesBatchStatistics(net: Network): boolean {
+  return (net.buffers?.size ?? 0) > 0;
+}
+
+/** A network that also returns its intermediate features. */
+interface FeatureNetwork extends Network {
+  applyWithFeatures(
+    x: Tensor4D,
+    options?: ApplyOptions,
+  ): { logits: Tensor4D; features: Tensor4D[] };
 }

@@ -7,81 +7,66 @@
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../ops/runtime/backend.ts";
-import { type GeneratorKind, NETWORK_OPTIONS } from "../models/discogan.ts";
+import { NETWORK_OPTIONS, type NetworkOptions } from "../models/discogan.ts";
 import {
+  checkOption,
   flagName,
   OptionError,
   type OptionSpec,
   type OptionTable,
   resolveOptions,
 } from "../models/options.ts";
-import type { DistanceName, GanLossName } from "../ops/losses.ts";
-import { OBJECTIVE_OPTIONS, OPTIMIZER_OPTIONS } from "./training_state.ts";
+import {
+  OBJECTIVE_OPTIONS,
+  type ObjectiveOptions,
+  OPTIMIZER_OPTIONS,
+  type OptimizerOptions,
+} from "./training_state.ts";
+import { PRESETS } from "./presets.ts";
 
 export { flagName, OptionError, type OptionSpec, type OptionTable };
 
-/** Everything a training run is configured by; saved as the run's `options.json`. */
-export interface TrainOptions {
+/** The presets: named sets of options, expanded before explicit ones. */
+export type PresetName = "pytorch-gan" | "paper" | "paper-angle";
+
+/**
+ * Everything a training run is configured by; saved as the run's
+ * `options.json`. The networks', objective's and optimizer's fields are
+ * declared (and documented) with their rows.
+ */
+export interface TrainOptions extends NetworkOptions, ObjectiveOptions, OptimizerOptions {
+  /** The preset the run started from (its options are all written out beside it). */
+  preset?: PresetName;
   /** Folder of domain A images (unpaired). */
   dataA?: string;
   /** Folder of domain B images (unpaired). */
   dataB?: string;
   /** Folder of side-by-side A|B images (paired mode). */
   paired?: string;
-  /** Image side in pixels. */
-  imageSize: number;
   /** Side images are resized to before a random crop of `imageSize`. */
   loadSize: number;
   /** Random horizontal flips. */
   flip: boolean;
+  /** Batches decoded ahead of training. */
+  prefetch: number;
   /** Images per domain per iteration. */
   batchSize: number;
   /** Iterations to train (overrides `epochs` when both are given). */
   iterations?: number;
   /** Epochs to train, an epoch being one pass over the larger domain. */
   epochs?: number;
-  /** Adam learning rate. */
-  lr: number;
-  /** Adam beta1. */
-  beta1: number;
-  /** Adam beta2. */
-  beta2: number;
-  /** Weight of the cycle reconstruction loss. */
-  lambdaCycle: number;
-  /** Weight of the pixelwise loss (paired mode). */
-  lambdaPixelwise: number;
-  /** Weight of the identity loss (0: DiscoGAN's objective). */
-  lambdaIdentity: number;
   /** On a NaN or infinite loss: stop the run, or skip the batch (networks untouched). */
   onNonFinite: "stop" | "skip";
-  /** Adversarial loss. */
-  ganLoss: GanLossName;
-  /** Distance of the cycle loss. */
-  cycleLoss: DistanceName;
-  /** Distance of the pixelwise loss. */
-  pixelwiseLoss: DistanceName;
-  /** Generator architecture. */
-  generator: GeneratorKind;
-  /** Generator base width. */
-  ngf: number;
-  /** Discriminator base width. */
-  ndf: number;
-  /** Residual blocks of the ResNet generator. */
-  nResidualBlocks: number;
   /** TF.js backend. */
   backend: BackendName;
-  /** Seed of the initialisation, the data order and the dropout masks. */
-  seed: number;
+  /** The run directory (`train` picks runs/DATE_TIME when it is not given). */
+  runDir?: string;
   /** Iterations between sample grids (0: never). */
   sampleEvery: number;
   /** Iterations between checkpoints (0: only at the end). */
   checkpointEvery: number;
   /** Checkpoints kept on disk (the newest). */
   keepCheckpoints: number;
-  /** Batches decoded ahead of training. */
-  prefetch: number;
-  /** The run directory (`train` picks runs/DATE_TIME when it is not given). */
-  runDir?: string;
 }
 
 const DATA_GROUP = "Data", TRAINING = "Training", OUTPUT = "Output";
@@ -99,6 +84,14 @@ const DEFAULT_ITERATIONS = 2000;
  * ```
  */
 export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
+  preset: {
+    kind: "choice",
+    choices: Object.keys(PRESETS),
+    help: "a named set of options, expanded first (explicit options override it): " +
+      "pytorch-gan = the defaults; paper = the paper's networks and objective; " +
+      "paper-angle = its angle experiments",
+    group: "Preset",
+  },
   dataA: {
     kind: "path",
     help: "folder of domain A images (any format sharp reads)",
@@ -169,6 +162,13 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
   ganLoss: OBJECTIVE_OPTIONS.ganLoss,
   cycleLoss: OBJECTIVE_OPTIONS.cycleLoss,
   pixelwiseLoss: OBJECTIVE_OPTIONS.pixelwiseLoss,
+  featureMatching: OBJECTIVE_OPTIONS.featureMatching,
+  featureLayers: OBJECTIVE_OPTIONS.featureLayers,
+  defaultRate: OBJECTIVE_OPTIONS.defaultRate,
+  startingRate: OBJECTIVE_OPTIONS.startingRate,
+  ganCurriculum: OBJECTIVE_OPTIONS.ganCurriculum,
+  weightDecay: OPTIMIZER_OPTIONS.weightDecay,
+  dUpdateInterval: OPTIMIZER_OPTIONS.dUpdateInterval,
   seed: NETWORK_OPTIONS.seed,
   onNonFinite: {
     kind: "choice",
@@ -179,6 +179,9 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     group: TRAINING,
   },
   generator: NETWORK_OPTIONS.generator,
+  discriminator: NETWORK_OPTIONS.discriminator,
+  norm: NETWORK_OPTIONS.norm,
+  bottleneck: NETWORK_OPTIONS.bottleneck,
   ngf: NETWORK_OPTIONS.ngf,
   ndf: NETWORK_OPTIONS.ndf,
   nResidualBlocks: NETWORK_OPTIONS.nResidualBlocks,
@@ -241,7 +244,13 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = resolveOptions(TRAI
  * ```
  */
 export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOptions {
-  const o = resolveOptions(TRAIN_OPTIONS, partial);
+  const given = definedOnly(partial);
+  if (given.preset !== undefined) checkOption("preset", TRAIN_OPTIONS.preset, given.preset, given);
+  // A preset's options come first; the options given explicitly override them.
+  const o = resolveOptions(TRAIN_OPTIONS, {
+    ...(given.preset ? PRESETS[given.preset] : {}),
+    ...given,
+  });
   if ((o.dataA === undefined) !== (o.dataB === undefined)) {
     throw new OptionError(
       o.dataA === undefined ? "--data-a" : "--data-b",
@@ -249,4 +258,8 @@ export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOption
     );
   }
   return o;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

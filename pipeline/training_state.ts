@@ -7,7 +7,12 @@
 import type { Tensor4D, Variable } from "../ops/tf.ts";
 import { Adam, type AdamOptions, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { type DistanceName, DISTANCES, GAN_LOSSES, type GanLossName } from "../ops/losses.ts";
-import { type DiscoGanModels, ROLE_NAMES } from "../models/discogan.ts";
+import {
+  type DiscoGanModels,
+  type DiscriminatorKind,
+  DISCRIMINATORS,
+  ROLE_NAMES,
+} from "../models/discogan.ts";
 import { type OptionTable, resolveOptions } from "../models/options.ts";
 
 /** The terms of the objective and their weights: the objective rows of the options table. */
@@ -27,6 +32,25 @@ export interface ObjectiveOptions {
    * not DiscoGAN's: it keeps colours and figure/ground from flipping).
    */
   lambdaIdentity: number;
+  /**
+   * Share of feature matching in the adversarial term: `(1 - x)·GAN + x·FM`
+   * (the paper's code: 0.9). FM: per chosen discriminator layer, the mean
+   * squared difference of the batch means of real and fake features, summed.
+   */
+  featureMatching: number;
+  /** The discriminator layers feature matching compares, e.g. "2,3,4" (level 1 is the first conv). */
+  featureLayers: string;
+  /**
+   * The paper's weighting, when set: the generators minimise
+   * `(1 - rate)·adversarial + rate·λ_cycle·cycle`, with `rate` =
+   * {@link startingRate} for the first {@link ganCurriculum} iterations and this
+   * after. Unset: `adversarial + λ_cycle·cycle`.
+   */
+  defaultRate?: number;
+  /** The reconstruction rate of the first {@link ganCurriculum} iterations (default: `defaultRate`). */
+  startingRate?: number;
+  /** Iterations that use {@link startingRate}. */
+  ganCurriculum: number;
 }
 
 /**
@@ -84,7 +108,69 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
     help: "weight of CycleGAN's identity loss (0 = DiscoGAN's objective)",
     group: "Training",
   },
+  featureMatching: {
+    kind: "real",
+    default: 0,
+    min: 0,
+    max: 1,
+    help: "share of feature matching in the adversarial term, (1-x)·GAN + x·FM " +
+      "(the paper's 0.9; needs a discriminator with features: paper)",
+    group: "Training",
+    check: (v: number, o) => {
+      const d = o.discriminator as DiscriminatorKind | undefined;
+      if (v > 0 && d !== undefined && !DISCRIMINATORS[d]?.features) {
+        throw new Error(`needs a discriminator that returns its features (paper), not ${d}`);
+      }
+    },
+  },
+  featureLayers: {
+    kind: "text",
+    default: "2,3,4",
+    help: "discriminator layers feature matching compares (2 = the second conv)",
+    group: "Training",
+    check: (v: string) => {
+      if (!/^\d+(,\d+)*$/.test(v) || featureLayerList(v).some((l) => l < 2)) {
+        throw new Error(`expected layer numbers from 2 up, comma-separated, got "${v}"`);
+      }
+    },
+  },
+  defaultRate: {
+    kind: "real",
+    min: 0,
+    max: 1,
+    help: "the paper's weighting: (1-rate)·adversarial + rate·λ_cycle·cycle, rate after the " +
+      "curriculum (unset: adversarial + λ_cycle·cycle)",
+    group: "Training",
+  },
+  startingRate: {
+    kind: "real",
+    default: (o) => o.defaultRate as number,
+    min: 0,
+    max: 1,
+    help: "rate during the first --gan-curriculum iterations (default: --default-rate)",
+    group: "Training",
+  },
+  ganCurriculum: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    help: "iterations that use --starting-rate",
+    group: "Training",
+  },
 };
+
+/**
+ * The layer numbers of a `featureLayers` option: "2,3,4" -> [2, 3, 4].
+ *
+ * @example
+ * ```ts
+ * import { featureLayerList } from "./training_state.ts";
+ * console.log(featureLayerList("3,4")); // [3, 4]
+ * ```
+ */
+export function featureLayerList(layers: string): number[] {
+  return layers.split(",").map(Number);
+}
 
 /** Adam's settings that a run chooses: the optimizer rows of the options table. */
 export interface OptimizerOptions {
@@ -94,6 +180,14 @@ export interface OptimizerOptions {
   beta1: number;
   /** Decay of the second moment. */
   beta2: number;
+  /** Adam's L2 weight decay (PyTorch's `weight_decay`: `grad + wd·param`). */
+  weightDecay: number;
+  /**
+   * With N > 1, the discriminators alone are stepped on iterations
+   * `i % N == 0` and the generators alone on the others (the paper's code:
+   * 3); 1 steps both every iteration.
+   */
+  dUpdateInterval: number;
 }
 
 /**
@@ -129,6 +223,23 @@ export const OPTIMIZER_OPTIONS: OptionTable<OptimizerOptions> = {
     min: 0,
     max: 0.999999,
     help: "Adam's beta2",
+    group: "Training",
+  },
+  weightDecay: {
+    kind: "real",
+    default: 0,
+    min: 0,
+    max: 1,
+    help: "Adam's L2 weight decay (the paper's code: 1e-5)",
+    group: "Training",
+  },
+  dUpdateInterval: {
+    kind: "int",
+    default: 1,
+    min: 1,
+    max: 1000,
+    help: "step D alone on every N-th iteration and G alone on the others (the paper's 3); " +
+      "1: both each iteration",
     group: "Training",
   },
 };
@@ -168,6 +279,8 @@ export interface TrainingState {
   gOptimizer: Adam;
   /** Adam over D_A and D_B. */
   dOptimizer: Adam;
+  /** How the optimizers step: learning rate, betas, weight decay, the D update interval. */
+  optimizer: OptimizerOptions;
   /** The objective. */
   losses: LossOptions;
   /** Seed of the dropout masks. */
@@ -213,8 +326,8 @@ export function networkParams(
 export interface TrainingStateOptions {
   /** The objective (the rest from {@link DEFAULT_LOSS_OPTIONS}); other keys are ignored. */
   losses?: Partial<LossOptions>;
-  /** Adam's settings (the rest from {@link DISCOGAN_ADAM}); other keys are ignored. */
-  adam?: Partial<AdamOptions>;
+  /** Adam's settings and the step schedule (the rest from their rows); other keys are ignored. */
+  adam?: Partial<AdamOptions & OptimizerOptions>;
   /** Seed of the dropout masks. Default 0. */
   seed?: number;
   /** Dropout in the generator passes. Default true. */
@@ -241,11 +354,17 @@ export function createTrainingState(
   const given = options.losses ?? {};
   const objective = resolveOptions(OBJECTIVE_OPTIONS, pick(given, OBJECTIVE_OPTIONS));
   const optimizer = resolveOptions(OPTIMIZER_OPTIONS, pick(options.adam ?? {}, OPTIMIZER_OPTIONS));
-  const adam: AdamOptions = { ...optimizer, eps: options.adam?.eps ?? DISCOGAN_ADAM.eps };
+  const adam = (): AdamOptions => ({
+    lr: optimizer.lr,
+    beta1: optimizer.beta1,
+    beta2: optimizer.beta2,
+    eps: options.adam?.eps ?? DISCOGAN_ADAM.eps,
+  });
   return {
     models,
-    gOptimizer: new Adam(networkParams(models, ["gAB", "gBA"]), adam),
-    dOptimizer: new Adam(networkParams(models, ["dA", "dB"]), adam),
+    gOptimizer: new Adam(networkParams(models, ["gAB", "gBA"]), adam()),
+    dOptimizer: new Adam(networkParams(models, ["dA", "dB"]), adam()),
+    optimizer,
     losses: {
       ...objective,
       skipNonFinite: given.skipNonFinite ?? DEFAULT_LOSS_OPTIONS.skipNonFinite,

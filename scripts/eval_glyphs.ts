@@ -3,8 +3,12 @@
  * `futural`) into script letters (domain B, `scripts`) from unpaired data, then
  * judged on held-out renders.
  *
- *   deno run -A scripts/eval_glyphs.ts [--iterations 1000] [--ngf 8] [--ndf 8]
- *     [--batch-size 8] [--seed 0] [--backend auto] [--out runs/eval_glyphs]
+ *   deno task eval:glyphs [--preset NAME] [any option of `deno task train`]
+ *     [--out runs/eval_glyphs] [--train-per-char 32] [--heldout-per-char 4]
+ *
+ * Training options: those of `deno task train` (its option table), with this
+ * benchmark's budget over a preset's sizes: 1000 iterations, widths 8, batch 8,
+ * no flips (a flipped letter is another letter).
  *
  * Training set: `--train-per-char` augmented renders (seeded shift, scale,
  * stroke width) of every letter in each domain, drawn in independent shuffles
@@ -17,25 +21,33 @@
  * the same numbers for the untrained generator and for the identity map, and
  * the classifier's ceiling (held-out augmented real B renders).
  *
- * `--paired` is a diagnostic, not the benchmark: it feeds A and B renders of the
+ * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
  *
  * Writes `report.json` and `grid.png` (rows: letters; per held-out render:
  * A | G_AB(A) | nearest template, the template framed red when wrong) to --out.
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import sharp from "sharp";
 import { tf } from "../ops/tf.ts";
-import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
-import { createDiscoGan, type GeneratorKind } from "../models/discogan.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
+import { createDiscoGan } from "../models/discogan.ts";
+import { flagKinds } from "../models/options.ts";
+import {
+  type PresetName,
+  resolveTrainOptions,
+  TRAIN_OPTIONS,
+  type TrainOptions,
+} from "../pipeline/options.ts";
+import { PRESETS } from "../pipeline/presets.ts";
+import { type FlagKind, parseFlags } from "./cli_args.ts";
 import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
 import { memorySource } from "../pipeline/memory_source.ts";
 import type { Sink } from "../pipeline/record.ts";
 import { runTraining } from "../pipeline/run_training.ts";
-import { createTrainingState, type LossOptions } from "../pipeline/training_state.ts";
+import { createTrainingState } from "../pipeline/training_state.ts";
 import {
   GLYPH_SIZE,
   type GlyphImage,
@@ -47,65 +59,57 @@ import {
   SCRIPT_FONT,
   toSignedUnit,
 } from "./glyph_dataset.ts";
-import type { DistanceName, GanLossName } from "../ops/losses.ts";
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  options: {
-    iterations: { type: "string", default: "1000" },
-    ngf: { type: "string", default: "8" },
-    ndf: { type: "string", default: "8" },
-    "batch-size": { type: "string", default: "8" },
-    seed: { type: "string", default: "0" },
-    backend: { type: "string", default: "auto" },
-    out: { type: "string", default: "runs/eval_glyphs" },
-    generator: { type: "string", default: "unet" },
-    "gan-loss": { type: "string", default: "lsgan" },
-    "cycle-loss": { type: "string", default: "l1" },
-    "lambda-cycle": { type: "string", default: "10" },
-    lr: { type: "string", default: "0.0002" },
-    dropout: { type: "string", default: "true" },
-    chars: { type: "string", default: LOWERCASE },
-    "font-a": { type: "string", default: PLAIN_FONT },
-    "font-b": { type: "string", default: SCRIPT_FONT },
-    "train-per-char": { type: "string", default: "32" },
-    "heldout-per-char": { type: "string", default: "4" },
-    "match-shift": { type: "string", default: "3" },
-    "eval-every": { type: "string", default: "0" },
-    "log-every": { type: "string", default: "50" },
-    paired: { type: "boolean", default: false },
-    "lambda-pixelwise": { type: "string", default: "10" },
-  },
+// Every training option of `deno task train` (the table's flags, --preset
+// included), and the benchmark's own.
+const BENCHMARK_FLAGS: Record<string, FlagKind> = {
+  out: "string",
+  chars: "string",
+  fontA: "string",
+  fontB: "string",
+  trainPerChar: "number",
+  heldoutPerChar: "number",
+  matchShift: "number",
+  evalEvery: "number",
+  logEvery: "number",
+  dropout: "boolean",
+  pairedGlyphs: "boolean",
+};
+const { values: flags } = parseFlags(Deno.args, {
+  ...flagKinds(TRAIN_OPTIONS),
+  ...BENCHMARK_FLAGS,
 });
+const own = (key: string) => flags[key];
+const given: Record<string, unknown> = {};
+for (const key of Object.keys(TRAIN_OPTIONS)) if (flags[key] !== undefined) given[key] = flags[key];
+// The benchmark's budget (sizes for minutes on 2 cores) overrides a preset's
+// sizes; flags override both.
+const options = resolveTrainOptions({
+  ...(given.preset ? PRESETS[given.preset as PresetName] : {}),
+  iterations: 1000,
+  ngf: 8,
+  ndf: 8,
+  batchSize: 8,
+  flip: false,
+  ...given,
+} as Partial<TrainOptions>);
+const iterations = options.iterations as number;
+const { ngf, ndf, batchSize, seed } = options;
+const chars = String(own("chars") ?? LOWERCASE);
+const fontA = String(own("fontA") ?? PLAIN_FONT), fontB = String(own("fontB") ?? SCRIPT_FONT);
+const trainPerChar = Number(own("trainPerChar") ?? 32);
+const heldoutPerChar = Number(own("heldoutPerChar") ?? 4);
+const matchShift = Number(own("matchShift") ?? 3);
+const evalEvery = Number(own("evalEvery") ?? 0) || Math.max(1, Math.round(iterations / 10));
+const logEvery = Number(own("logEvery") ?? 50);
+const outDir = String(own("out") ?? "runs/eval_glyphs");
+// Diagnostic only (--paired-glyphs): a supervised upper bound, A and B rows show the same letter.
+const pairedGlyphs = own("pairedGlyphs") === true;
+const dropout = own("dropout") !== false;
+const backend = await useBackend(options.backend);
 
-const int = (name: keyof typeof flags): number => {
-  const v = Number(flags[name]);
-  if (!Number.isFinite(v)) throw new Error(`--${name}: not a number: ${flags[name]}`);
-  return v;
-};
-const iterations = int("iterations");
-const ngf = int("ngf"), ndf = int("ndf"), batchSize = int("batch-size");
-const seed = int("seed");
-const chars = String(flags.chars);
-const fontA = String(flags["font-a"]), fontB = String(flags["font-b"]);
-const trainPerChar = int("train-per-char"), heldoutPerChar = int("heldout-per-char");
-const matchShift = int("match-shift");
-const evalEvery = int("eval-every") || Math.max(1, Math.round(iterations / 10));
-const logEvery = int("log-every");
-const outDir = String(flags.out);
-const losses: Partial<LossOptions> = {
-  ganLoss: flags["gan-loss"] as GanLossName,
-  cycleLoss: flags["cycle-loss"] as DistanceName,
-  lambdaCycle: int("lambda-cycle"),
-  // Diagnostic only: supervised upper bound (A and B rows show the same letter).
-  paired: flags.paired,
-  lambdaPixelwise: int("lambda-pixelwise"),
-};
-const lr = int("lr");
-const dropout = flags.dropout !== "false";
 const S = GLYPH_SIZE;
 
-const backend = await useBackend(flags.backend as BackendName);
 
 // ---------------------------------------------------------------- data
 const t0 = performance.now();
@@ -238,13 +242,13 @@ async function translateHeldOut(g: Network): Promise<Float32Array> {
 }
 
 // ---------------------------------------------------------------- baselines
-const models = createDiscoGan({
-  ngf,
-  ndf,
+const models = createDiscoGan(options);
+const state = createTrainingState(models, {
+  losses: { ...options, paired: pairedGlyphs },
+  adam: options,
   seed,
-  generator: flags.generator as GeneratorKind,
+  dropout,
 });
-const state = createTrainingState(models, { losses, adam: { lr }, seed, dropout });
 
 const ceiling = judge(toSignedUnit(heldB), heldB.map((g) => g.char));
 const identity = judge(toSignedUnit(heldA), heldTruth);
@@ -267,7 +271,7 @@ function pct(x: number): string {
 const source = memorySource(toSignedUnit(trainA), toSignedUnit(trainB), S, {
   batchSize,
   seed,
-  paired: flags.paired,
+  paired: pairedGlyphs,
 });
 const history: ({ iteration: number } & IterationLosses)[] = [];
 const curve: { iteration: number; accuracy: number; l1: number }[] = [];
@@ -315,9 +319,8 @@ const settings = {
   ndf,
   batchSize,
   seed,
-  generator: flags.generator,
+  options,
   losses: state.losses,
-  lr,
   dropout,
   chars,
   fontA,
@@ -367,8 +370,8 @@ console.table({
 console.log(
   `wall ${wall.toFixed(0)} s (training ${wallTrain.toFixed(0)} s), ` +
     `${(trainSeconds / Math.max(1, iterations)).toFixed(3)} s/iteration; ` +
-    `ngf ${ngf} ndf ${ndf} batch ${batchSize} ${losses.ganLoss}/${losses.cycleLoss} ` +
-    `lambda ${losses.lambdaCycle} lr ${lr}; report in ${outDir}`,
+    `${options.preset ?? "pytorch-gan"}: ${options.generator}/${options.discriminator} ` +
+    `ngf ${ngf} ndf ${ndf} batch ${batchSize}; report in ${outDir}`,
 );
 
 /** Rows: letters; per held-out render: A | G_AB(A) | nearest template (red frame if wrong). */

@@ -118,3 +118,66 @@ Deno.test("translate refuses a missing checkpoint or direction with the option's
   assert.equal(r.code, 1);
   assert.match(r.text, /neither a run directory with checkpoints nor a checkpoint folder/);
 });
+
+Deno.test("a preset expands to explicit options, and explicit options override it", () => {
+  const paper = resolveTrainOptions({ preset: "paper", batchSize: 16 });
+  assert.equal(paper.generator, "paper");
+  assert.equal(paper.discriminator, "paper");
+  assert.equal(paper.featureMatching, 0.9);
+  assert.equal(paper.dUpdateInterval, 3);
+  assert.equal(paper.startingRate, 0.01);
+  assert.equal(paper.defaultRate, 0.5);
+  assert.equal(paper.batchSize, 16, "the explicit option wins");
+  const angle = resolveTrainOptions({ preset: "paper-angle" });
+  assert.equal(angle.bottleneck, true);
+  assert.equal(angle.startingRate, 0.9);
+  assert.equal(angle.featureLayers, "3,4");
+  // Undefined values (flags not given) do not undo the preset.
+  assert.equal(resolveTrainOptions({ preset: "paper", ngf: undefined }).ngf, 64);
+  const plain = resolveTrainOptions({ preset: "pytorch-gan" });
+  assert.equal(plain.generator, "unet");
+  assert.equal(plain.defaultRate, undefined, "no rate: adversarial + lambda·cycle");
+  assert.equal(plain.startingRate, undefined);
+});
+
+Deno.test("the paper's options are checked and refused with the option's name", () => {
+  const bad: [Partial<Record<keyof TrainOptions, unknown>>, RegExp][] = [
+    [{ preset: "cyclegan" }, /^--preset: expected one of pytorch-gan, paper, paper-angle/],
+    [{ discriminator: "vit" }, /^--discriminator: expected one of patchgan, paper/],
+    [
+      { featureMatching: 0.5 },
+      /^--feature-matching: needs a discriminator that returns its features/,
+    ],
+    [{ featureMatching: 1.5, discriminator: "paper" }, /^--feature-matching/],
+    [{ featureLayers: "1,2" }, /^--feature-layers: expected layer numbers from 2 up/],
+    [{ featureLayers: "two" }, /^--feature-layers/],
+    [{ defaultRate: 2 }, /^--default-rate/],
+    [{ ganCurriculum: -1 }, /^--gan-curriculum/],
+    [{ dUpdateInterval: 0 }, /^--d-update-interval/],
+    [{ weightDecay: -1 }, /^--weight-decay/],
+    [{ norm: "group" }, /^--norm: expected one of batch, instance/],
+    [
+      { generator: "paper", discriminator: "paper", imageSize: 96 },
+      /^--image-size: .*power-of-two/,
+    ],
+  ];
+  for (const [options, message] of bad) {
+    assert.throws(
+      () => resolveTrainOptions(options as Partial<TrainOptions>),
+      (e: Error) => e instanceof OptionError && message.test(e.message),
+      JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("--help lists every option of the table, each line within 100 columns", async () => {
+  const { TRAIN_OPTIONS, flagName } = await import("../pipeline/options.ts");
+  const help = await run("train.ts", ["--help"], await Deno.makeTempDir());
+  for (const [key, row] of Object.entries(TRAIN_OPTIONS)) {
+    const flag = row.kind === "boolean" && row.default === true
+      ? flagName(key).replace("--", "--no-")
+      : flagName(key);
+    assert.match(help.text, new RegExp(`^  ${flag}\\b`, "m"), key);
+  }
+  for (const line of help.text.split("\n")) assert.ok(line.length <= 100, line);
+});

@@ -1,0 +1,116 @@
+// Runs every test file in a process of its own, and never loses a crash.
+//
+//   deno run -A tests/run_all.ts [FILE ...]   (default: every tests/*_test.ts)
+//
+// Why one process per file: `deno test` runs each test module in its own
+// worker isolate of one process, and sharp's native module, loaded by several
+// isolates in turn, has crashed that process at a module boundary (a call
+// through a freed N-API callback: SIGSEGV in sharp's CallbackData::Wrapper,
+// seen in 2 of 8 runs of bad_input_test.ts followed by batch_source_test.ts).
+// Each file alone has one isolate for its lifetime.
+//
+// A process that dies without its summary is reported with the file, the test
+// that was running, its exit code or signal, and its last lines of output.
+// Ends with "N passed, N failed" (a crashed file counts as one failure).
+import { basename } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const TAIL_LINES = 40;
+
+interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  seconds: number;
+  crash?: string;
+}
+
+async function testFiles(): Promise<string[]> {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(`${root}tests`)) {
+    if (e.isFile && e.name.endsWith("_test.ts")) files.push(`tests/${e.name}`);
+  }
+  return files.sort();
+}
+
+// The test whose name was printed last without its result: "name ..." alone.
+function runningTest(lines: string[]): string | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const m = /^(.+?) \.\.\.( (ok|FAILED|ignored)\b.*)?$/.exec(lines[i]);
+    if (m) return m[2] ? undefined : m[1];
+  }
+}
+
+async function runFile(file: string): Promise<FileResult> {
+  const started = performance.now();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--no-check", file],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let rest = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      const parts = (rest + chunk).split("\n");
+      rest = parts.pop() ?? "";
+      for (const line of parts) {
+        lines.push(line);
+        console.log(line);
+      }
+    }
+    if (rest) {
+      lines.push(rest);
+      console.log(rest);
+    }
+  };
+  const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  const seconds = (performance.now() - started) / 1000;
+  const summary = lines.map((l) => /^(ok|FAILED) \| (\d+) passed.*\| (\d+) failed/.exec(l))
+    .filter((m) => m).at(-1);
+  if (summary) {
+    return { file, passed: Number(summary[2]), failed: Number(summary[3]), seconds };
+  }
+  const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+  const test = runningTest(lines);
+  const crash = `${file} died with ${how}` +
+    (test ? ` while running "${test}"` : " between tests (no test was running)");
+  // The tests that finished before the crash still count.
+  const passed = lines.filter((l) => / \.\.\. ok\b/.test(l)).length;
+  return { file, passed, failed: 1, seconds, crash: crash + "\n" + lastLines(lines) };
+}
+
+function lastLines(lines: string[]): string {
+  const tail = lines.slice(-TAIL_LINES).map((l) => `  | ${l}`).join("\n");
+  return `its last ${Math.min(TAIL_LINES, lines.length)} lines of output:\n${tail}`;
+}
+
+if (import.meta.main) {
+  const files = Deno.args.length ? Deno.args : await testFiles();
+  // One type check for all, so that each process can skip its own.
+  const check = await new Deno.Command(Deno.execPath(), {
+    args: ["check", ...files],
+    cwd: root,
+  }).output();
+  if (!check.success) {
+    console.log("type check failed\n0 passed, 1 failed");
+    Deno.exit(1);
+  }
+  const results: FileResult[] = [];
+  for (const file of files) results.push(await runFile(file));
+  console.log("\nper file:");
+  for (const r of results) {
+    const mark = r.crash ? "CRASH" : r.failed ? "FAIL" : "ok";
+    console.log(
+      `  ${mark.padEnd(5)} ${basename(r.file).padEnd(34)} ${String(r.passed).padStart(4)} passed ` +
+        `${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(0).padStart(4)} s`,
+    );
+  }
+  for (const r of results.filter((r) => r.crash)) console.log(`\nCRASH: ${r.crash}`);
+  const passed = results.reduce((s, r) => s + r.passed, 0);
+  const failed = results.reduce((s, r) => s + r.failed, 0);
+  console.log(`\n${passed} passed, ${failed} failed`);
+  Deno.exit(failed ? 1 : 0);
+}
