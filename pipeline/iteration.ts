@@ -12,6 +12,7 @@ import type { ApplyOptions, Network } from "../models/network.ts";
 import {
   type Batch,
   featureLayerList,
+  learningRate,
   networkParams,
   type TrainingState,
 } from "./training_state.ts";
@@ -78,7 +79,16 @@ export async function discoGanIteration(
   state: TrainingState,
   batch: Batch,
 ): Promise<IterationLosses> {
-  const every = state.optimizer.dUpdateInterval;
+  const { lr, lrDecayIterations, dUpdateInterval: every } = state.optimizer;
+  if (lrDecayIterations > 0) {
+    const now = learningRate(
+      lr,
+      state.iteration,
+      state.totalIterations ?? Infinity,
+      lrDecayIterations,
+    );
+    state.gOptimizer.options.lr = state.dOptimizer.options.lr = now;
+  }
   let losses: IterationLosses;
   if (every > 1) {
     // The paper's schedule: one side steps, on losses from the same passes.

@@ -169,6 +169,7 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
   ganCurriculum: OBJECTIVE_OPTIONS.ganCurriculum,
   weightDecay: OPTIMIZER_OPTIONS.weightDecay,
   dUpdateInterval: OPTIMIZER_OPTIONS.dUpdateInterval,
+  lrDecayIterations: OPTIMIZER_OPTIONS.lrDecayIterations,
   seed: NETWORK_OPTIONS.seed,
   onNonFinite: {
     kind: "choice",

@@ -130,6 +130,7 @@ export async function train(
     log(`warning: skipping ${s.path}: ${s.reason}`);
   });
   const total = o.iterations ?? (o.epochs as number) * source.batchesPerEpoch;
+  state.totalIterations = total;
   let last: IterationRecord | undefined;
   try {
     // Only now, with the data found and readable, is anything written.

@@ -188,6 +188,11 @@ export interface OptimizerOptions {
    * 3); 1 steps both every iteration.
    */
   dUpdateInterval: number;
+  /**
+   * Decay the learning rate linearly to 0 over the last N iterations of the
+   * run (CycleGAN's `n_epochs_decay`, counted in iterations); 0: constant.
+   */
+  lrDecayIterations: number;
 }
 
 /**
@@ -242,7 +247,29 @@ export const OPTIMIZER_OPTIONS: OptionTable<OptimizerOptions> = {
       "1: both each iteration",
     group: "Training",
   },
+  lrDecayIterations: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    help: "decay the learning rate linearly to 0 over the last N iterations (0: constant)",
+    group: "Training",
+  },
 };
+
+/**
+ * The learning rate of iteration `iteration` (0-based) of a run of `total`:
+ * `lr`, then over the last `decay` iterations a straight line down to 0.
+ *
+ * @example
+ * ```ts
+ * import { learningRate } from "./training_state.ts";
+ * console.log(learningRate(2e-4, 950, 1000, 100)); // 0.0001
+ * ```
+ */
+export function learningRate(lr: number, iteration: number, total: number, decay: number): number {
+  if (decay <= 0 || !Number.isFinite(total)) return lr;
+  return lr * Math.min(1, Math.max(0, total - iteration) / decay);
+}
 
 /** The objective an iteration computes: its options, and two facts of the run. */
 export interface LossOptions extends ObjectiveOptions {
@@ -289,6 +316,8 @@ export interface TrainingState {
   dropout: boolean;
   /** Iterations completed. */
   iteration: number;
+  /** The iteration count the run is to reach (for a decaying learning rate); unset: open-ended. */
+  totalIterations?: number;
 }
 
 /** A batch: NHWC images in [-1, 1]; paired batches correspond row by row. */
