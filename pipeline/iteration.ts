@@ -1,7 +1,9 @@
 /**
  * One DiscoGAN training iteration, in the order of the spec: the four
  * generator passes, the discriminator step on the fakes, then the generator
- * step judged by the updated discriminators. Usable on its own, without RxJS.
+ * step judged by the updated discriminators. With a D update interval above 1
+ * (the paper's code), one side steps per iteration, on losses from one set of
+ * passes. Usable on its own, without RxJS.
  * @module
  */
 import { type Scalar, type Tensor4D, tf } from "../ops/tf.ts";
@@ -53,6 +55,8 @@ export interface GeneratorLosses {
   g_pixelwise?: number;
   /** Identity term (before lambda); only when its lambda is not 0. */
   g_identity?: number;
+  /** Feature matching term (before its share); only when `featureMatching` > 0. */
+  g_fm?: number;
   /** Set when a non-finite loss or gradient left the networks untouched (`skipNonFinite`). */
   skipped?: true;
 }
@@ -73,6 +77,7 @@ export type IterationLosses = DiscriminatorLosses & GeneratorLosses;
  * const zeros = () => tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
  * const batch = { realA: zeros(), realB: zeros() };
  * console.log(await discoGanIteration(state, batch)); // { d, d_a, d_b, g, g_gan, g_cycle }
+ * // (and g_fm with feature matching, g_pixelwise when paired, g_identity with its weight)
  * ```
  */
 export async function discoGanIteration(
