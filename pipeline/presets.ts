@@ -6,6 +6,31 @@
  */
 import type { PresetName, TrainOptions } from "./options.ts";
 
+// The official code's image translation settings (image_translation.py).
+const PAPER: Partial<TrainOptions> = {
+  generator: "paper",
+  discriminator: "paper",
+  norm: "batch",
+  bottleneck: false,
+  ngf: 64,
+  ndf: 64,
+  batchSize: 64,
+  ganLoss: "bce",
+  cycleLoss: "l2",
+  lambdaCycle: 1,
+  featureMatching: 0.9,
+  featureLayers: "2,3,4",
+  startingRate: 0.01,
+  defaultRate: 0.5,
+  ganCurriculum: 10000,
+  dUpdateInterval: 3,
+  weightDecay: 1e-5,
+  lr: 2e-4,
+  beta1: 0.5,
+  beta2: 0.999,
+  flip: false,
+};
+
 /**
  * The presets:
  * - `pytorch-gan`: the defaults, PyTorch-GAN's networks (U-Net generator,
@@ -25,6 +50,7 @@ import type { PresetName, TrainOptions } from "./options.ts";
  * console.log(PRESETS.paper.generator); // "paper"
  * ```
  */
+
 export const PRESETS: Readonly<Record<PresetName, Partial<TrainOptions>>> = {
   "pytorch-gan": {
     generator: "unet",
@@ -36,50 +62,12 @@ export const PRESETS: Readonly<Record<PresetName, Partial<TrainOptions>>> = {
     dUpdateInterval: 1,
     weightDecay: 0,
   },
-  paper: {
-    generator: "paper",
-    discriminator: "paper",
-    norm: "batch",
-    bottleneck: false,
-    ngf: 64,
-    ndf: 64,
-    batchSize: 64,
-    ganLoss: "bce",
-    cycleLoss: "l2",
-    lambdaCycle: 1,
-    featureMatching: 0.9,
-    featureLayers: "2,3,4",
-    startingRate: 0.01,
-    defaultRate: 0.5,
-    ganCurriculum: 10000,
-    dUpdateInterval: 3,
-    weightDecay: 1e-5,
-    lr: 2e-4,
-    beta1: 0.5,
-    beta2: 0.999,
-    flip: false,
-  },
+  paper: PAPER,
   "paper-angle": {
-    generator: "paper",
-    discriminator: "paper",
-    norm: "batch",
+    ...PAPER,
     bottleneck: true,
-    ngf: 64,
-    ndf: 64,
-    batchSize: 64,
-    ganLoss: "bce",
-    cycleLoss: "l2",
-    lambdaCycle: 1,
-    featureMatching: 0.9,
     featureLayers: "3,4",
     startingRate: 0.9,
     defaultRate: 0.9,
-    ganCurriculum: 10000,
-    dUpdateInterval: 3,
-    weightDecay: 1e-5,
-    lr: 2e-4,
-    beta1: 0.5,
-    beta2: 0.999,
-    flip: false,
   },
 };
