@@ -110,7 +110,6 @@ const backend = await useBackend(options.backend);
 
 const S = GLYPH_SIZE;
 
-
 // ---------------------------------------------------------------- data
 const t0 = performance.now();
 const unitScale = glyphScale([fontA, fontB], chars, S);
