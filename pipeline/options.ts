@@ -234,21 +234,28 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = resolveOptions(TRAI
 
 /**
  * Fills defaults and checks every value; throws an {@link OptionError} naming
- * the first bad option.
+ * the first bad option. Each layer overrides the one before: the table's
+ * defaults, `base` (a caller's own defaults, e.g. a benchmark's or a data
+ * set's), the preset's options, then `partial`. Undefined values count as not
+ * given.
  *
  * @example
  * ```ts
  * import { resolveTrainOptions } from "./options.ts";
  * const o = resolveTrainOptions({ dataA: "a", dataB: "b", batchSize: 4, runDir: "runs/x" });
  * console.log(o.ngf); // 16
+ * console.log(resolveTrainOptions({ preset: "paper" }, { ngf: 8 }).ngf); // 64: the preset wins
  * resolveTrainOptions({ batchSize: 0 }); // throws "--batch-size: expected a whole number from 1 to 4096, got 0"
  * ```
  */
-export function resolveTrainOptions(partial: Partial<TrainOptions>): TrainOptions {
+export function resolveTrainOptions(
+  partial: Partial<TrainOptions>,
+  base: Partial<TrainOptions> = {},
+): TrainOptions {
   const given = definedOnly(partial);
   if (given.preset !== undefined) checkOption("preset", TRAIN_OPTIONS.preset, given.preset, given);
-  // A preset's options come first; the options given explicitly override them.
   const o = resolveOptions(TRAIN_OPTIONS, {
+    ...definedOnly(base),
     ...(given.preset ? PRESETS[given.preset] : {}),
     ...given,
   });

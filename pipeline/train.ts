@@ -192,11 +192,10 @@ async function runOptions(
     });
   }
   const builtIn = !partial.dataA && !partial.dataB && !partial.paired;
-  return resolveTrainOptions({
-    ...(builtIn ? DEFAULT_DATASET_PRESET : {}),
-    ...partial,
-    runDir: partial.runDir || defaultRunDir(),
-  });
+  return resolveTrainOptions(
+    { ...partial, runDir: partial.runDir || defaultRunDir() },
+    builtIn ? DEFAULT_DATASET_PRESET : {},
+  );
 }
 
 // The folders of the sample grids' images; fills in the default dataset's

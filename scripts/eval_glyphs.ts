@@ -34,13 +34,7 @@ import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { flagKinds } from "../models/options.ts";
-import {
-  type PresetName,
-  resolveTrainOptions,
-  TRAIN_OPTIONS,
-  type TrainOptions,
-} from "../pipeline/options.ts";
-import { PRESETS } from "../pipeline/presets.ts";
+import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../pipeline/options.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
@@ -85,7 +79,6 @@ for (const key of Object.keys(TRAIN_OPTIONS)) if (flags[key] !== undefined) give
 // The benchmark's budget (sizes for minutes on 2 cores) overrides a preset's
 // sizes; flags override both.
 const options = resolveTrainOptions({
-  ...(given.preset ? PRESETS[given.preset as PresetName] : {}),
   iterations: 1000,
   ngf: 8,
   ndf: 8,

@@ -39,7 +39,6 @@ import {
   TRAIN_OPTIONS,
   type TrainOptions,
 } from "../pipeline/options.ts";
-import { PRESETS } from "../pipeline/presets.ts";
 import type { Sink } from "../pipeline/record.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import { encodeBase64 } from "./base64.ts";
@@ -279,19 +278,16 @@ async function main(): Promise<void> {
   const bank = await renderTemplateBank();
   const dataSeconds = (performance.now() - t0) / 1000;
 
-  // The benchmark's own defaults yield to a preset's values and to explicit flags.
-  const preset = PRESETS[given.preset as keyof typeof PRESETS] ?? {};
-  const defaults: Partial<TrainOptions> = { flip: false, iterations: DEFAULT_ITERATIONS };
-  for (const key of Object.keys(preset)) delete defaults[key as keyof TrainOptions];
   const runDir = (given.runDir as string | undefined) ?? join(outDir, "run");
   const options: Partial<TrainOptions> = {
-    ...defaults,
     ...(given as Partial<TrainOptions>),
     dataA: dataset.trainA,
     dataB: dataset.trainB,
     runDir,
   };
-  const resolved = resolveTrainOptions(options);
+  // The benchmark's own defaults yield to a preset's values and to explicit flags.
+  const defaults: Partial<TrainOptions> = { flip: false, iterations: DEFAULT_ITERATIONS };
+  const resolved = resolveTrainOptions(options, defaults);
   if (resolved.imageSize !== ROTATION_SIZE) {
     throw new OptionError("--image-size", `the rotation data set is ${ROTATION_SIZE} px`);
   }
@@ -336,7 +332,7 @@ async function main(): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", onInterrupt);
   const tTrain = performance.now();
-  const result = await train(options, { sinks: [timing], signal: stop.signal });
+  const result = await train(resolved, { sinks: [timing], signal: stop.signal });
   Deno.removeSignalListener("SIGINT", onInterrupt);
   const trainSeconds = (performance.now() - tTrain) / 1000;
 

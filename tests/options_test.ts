@@ -181,3 +181,13 @@ Deno.test("--help lists every option of the table, each line within 100 columns"
   }
   for (const line of help.text.split("\n")) assert.ok(line.length <= 100, line);
 });
+
+Deno.test("a caller's base options sit above the table's defaults and below a preset and flags", () => {
+  const base = { flip: false, ngf: 8, iterations: 500 };
+  const plain = resolveTrainOptions({ batchSize: 2 }, base);
+  assert.deepEqual([plain.flip, plain.ngf, plain.iterations, plain.batchSize], [false, 8, 500, 2]);
+  const paper = resolveTrainOptions({ preset: "paper", iterations: 7 }, base);
+  assert.equal(paper.ngf, 64, "the preset overrides the base");
+  assert.equal(paper.iterations, 7, "a flag overrides both");
+  assert.equal(paper.flip, false);
+});
