@@ -10,7 +10,8 @@ import { type Scalar, type Tensor4D, tf } from "../ops/tf.ts";
 import { withoutTape } from "../ops/gradients.ts";
 import { distance, ganLoss } from "../ops/losses.ts";
 import { minimize, type Objective } from "../ops/minimize.ts";
-import type { ApplyOptions, Network } from "../models/network.ts";
+import type { Network } from "../models/network.ts";
+import type { PaperDiscriminator } from "../models/paper_discriminator.ts";
 import {
   type Batch,
   featureLayerList,
@@ -346,7 +347,7 @@ export interface Judged {
 export function judge(d: Network, real: Tensor4D, fake: Tensor4D, features: boolean): Judged {
   const run = (x: Tensor4D) => {
     if (!features) return { logits: d.apply(x, { training: true }) };
-    const withFeatures = (d as Partial<FeatureNetwork>).applyWithFeatures;
+    const withFeatures = (d as Partial<PaperDiscriminator>).applyWithFeatures;
     if (!withFeatures) {
       throw new Error(`feature matching: the ${d.kind} discriminator has no features`);
     }
@@ -462,12 +463,4 @@ function fakesOnly(d: Network, fake: Tensor4D): Judged {
 
 function usesBatchStatistics(net: Network): boolean {
   return (net.buffers?.size ?? 0) > 0;
-}
-
-/** A network that also returns its intermediate features. */
-interface FeatureNetwork extends Network {
-  applyWithFeatures(
-    x: Tensor4D,
-    options?: ApplyOptions,
-  ): { logits: Tensor4D; features: Tensor4D[] };
 }
