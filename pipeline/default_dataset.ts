@@ -14,6 +14,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import sharp from "./sharp.ts";
+import { iconBox, type IconifySet } from "./iconify.ts";
 
 /** Paths and counts of a built default dataset. */
 export interface DefaultDataset {
@@ -118,25 +119,6 @@ export function isTestName(name: string): boolean {
   return h % TEST_MODULUS === 0;
 }
 
-interface IconData {
-  body: string;
-  left?: number;
-  top?: number;
-  width?: number;
-  height?: number;
-  hidden?: boolean;
-}
-
-interface IconSet {
-  prefix: string;
-  icons: Record<string, IconData>;
-  aliases?: Record<string, unknown>;
-  left?: number;
-  top?: number;
-  width?: number;
-  height?: number;
-}
-
 interface PackageInfo {
   name: string;
   version: string;
@@ -150,7 +132,7 @@ interface IconInfo {
 }
 
 interface Source {
-  set: IconSet;
+  set: IconifySet;
   pkg: PackageInfo;
   info: IconInfo;
 }
@@ -186,12 +168,12 @@ async function loadSources(): Promise<{ a: Source; b: Source }> {
   ]);
   return {
     a: {
-      set: aSet.default as unknown as IconSet,
+      set: aSet.default as unknown as IconifySet,
       pkg: aPkg.default as unknown as PackageInfo,
       info: aInfo.default as unknown as IconInfo,
     },
     b: {
-      set: bSet.default as unknown as IconSet,
+      set: bSet.default as unknown as IconifySet,
       pkg: bPkg.default as unknown as PackageInfo,
       info: bInfo.default as unknown as IconInfo,
     },
@@ -203,7 +185,7 @@ async function loadSources(): Promise<{ a: Source; b: Source }> {
  * Aliases are skipped: in these sets they are mirrored or renamed duplicates
  * of another icon, which would leak near-identical images across the split.
  */
-function commonNames(a: IconSet, b: IconSet): string[] {
+function commonNames(a: IconifySet, b: IconifySet): string[] {
   return Object.keys(a.icons)
     .filter((n) =>
       SAFE_NAME.test(n) && Object.hasOwn(b.icons, n) && !a.icons[n].hidden &&
@@ -212,12 +194,8 @@ function commonNames(a: IconSet, b: IconSet): string[] {
     .sort();
 }
 
-function iconSvg(set: IconSet, name: string, size: number): string {
-  const icon = set.icons[name];
-  const left = icon.left ?? set.left ?? 0;
-  const top = icon.top ?? set.top ?? 0;
-  const w = icon.width ?? set.width ?? 16;
-  const h = icon.height ?? set.height ?? 16;
+function iconSvg(set: IconifySet, name: string, size: number): string {
+  const { body, left, top, width: w, height: h } = iconBox(set, name);
   // Render directly at the target resolution (density 72 => 1 px per user
   // unit), keeping the aspect ratio; the result is padded to a square later.
   const scale = size / Math.max(w, h);
@@ -226,7 +204,7 @@ function iconSvg(set: IconSet, name: string, size: number): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" ` +
     `xmlns:xlink="http://www.w3.org/1999/xlink" ` +
     `viewBox="${left} ${top} ${w} ${h}" width="${pw}" height="${ph}" ` +
-    `color="#000000">${icon.body}</svg>`;
+    `color="#000000">${body}</svg>`;
 }
 
 async function renderPng(svg: string, size: number): Promise<Uint8Array> {

@@ -35,6 +35,7 @@ import { join, resolve } from "node:path";
 import sharp from "../pipeline/sharp.ts";
 import { DEFAULT_DATASET_LICENSE_NOTICE } from "../pipeline/default_dataset.ts";
 import { hashKey, seededRandom } from "../pipeline/seeded.ts";
+import { iconBox, type IconifySet } from "../pipeline/iconify.ts";
 
 /**
  * Image side in pixels.
@@ -185,32 +186,16 @@ export interface RotationSettings {
   jitter: { scale: number; shift: number };
 }
 
-interface IconData {
-  body: string;
-  left?: number;
-  top?: number;
-  width?: number;
-  height?: number;
-}
-
-interface IconSet {
-  icons: Record<string, IconData>;
-  left?: number;
-  top?: number;
-  width?: number;
-  height?: number;
-}
-
-let iconCache: Promise<Record<Domain, IconSet>> | undefined;
+let iconCache: Promise<Record<Domain, IconifySet>> | undefined;
 
 // Dynamic imports: a cached set never loads the ~12 MB of icon JSON.
-function iconSets(): Promise<Record<Domain, IconSet>> {
+function iconSets(): Promise<Record<Domain, IconifySet>> {
   iconCache ??= Promise.all([
     import("@iconify-json/fluent-emoji-high-contrast/icons.json", { with: { type: "json" } }),
     import("@iconify-json/fluent-emoji-flat/icons.json", { with: { type: "json" } }),
   ]).then(([a, b]) => ({
-    A: a.default as unknown as IconSet,
-    B: b.default as unknown as IconSet,
+    A: a.default as unknown as IconifySet,
+    B: b.default as unknown as IconifySet,
   }));
   return iconCache;
 }
@@ -250,11 +235,8 @@ export function drawSpec(seed: number, key: string, index: number): RenderSpec {
   };
 }
 
-function rotatedSvg(set: IconSet, name: string, spec: RenderSpec, size: number): string {
-  const icon = set.icons[name];
-  if (!icon) throw new Error(`icon "${name}" is not in the icon set`);
-  const left = icon.left ?? set.left ?? 0, top = icon.top ?? set.top ?? 0;
-  const w = icon.width ?? set.width ?? 16, h = icon.height ?? set.height ?? 16;
+function rotatedSvg(set: IconifySet, name: string, spec: RenderSpec, size: number): string {
+  const { body, left, top, width: w, height: h } = iconBox(set, name);
   const k = (ICON_BOX * size * spec.scale) / Math.max(w, h);
   const px = size / 64;
   const cx = size / 2 + spec.dx * px, cy = size / 2 + spec.dy * px;
@@ -262,7 +244,7 @@ function rotatedSvg(set: IconSet, name: string, spec: RenderSpec, size: number):
   return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" ` +
     `viewBox="0 0 ${size} ${size}" width="${size}" height="${size}" color="#000000">` +
     `<g transform="translate(${cx} ${cy}) rotate(${-spec.angle}) scale(${k}) ` +
-    `translate(${-(left + w / 2)} ${-(top + h / 2)})">${icon.body}</g></svg>`;
+    `translate(${-(left + w / 2)} ${-(top + h / 2)})">${body}</g></svg>`;
 }
 
 function rasterize(svg: string) {
