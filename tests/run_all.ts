@@ -26,6 +26,8 @@ interface FileResult {
   failed: number;
   seconds: number;
   crash?: string;
+  /** The crash came after every test that ran had passed (no test was running). */
+  afterAllPassed?: boolean;
   /** Set when the process died after every test had passed, and a rerun passed. */
   crashedOnce?: string;
 }
@@ -91,14 +93,14 @@ async function runFile(file: string): Promise<FileResult> {
     seconds,
     crash: crash + "\n" + lastLines(lines),
     afterAllPassed: !test && passed > 0 && !lines.some((l) => / \.\.\. FAILED\b/.test(l)),
-  } as FileResult & { afterAllPassed: boolean };
+  };
 }
 
 // A process that died after all its tests had passed (while its test worker
 // shut down: sharp's native module, issue 12) is run once more. The crash is
 // still reported; the file fails if it crashes again or a test fails.
 async function runFileRetrying(file: string): Promise<FileResult> {
-  const first = await runFile(file) as FileResult & { afterAllPassed?: boolean };
+  const first = await runFile(file);
   if (!first.crash || !first.afterAllPassed) return first;
   console.log(`\n${file} died after all its tests passed; running it once more\n`);
   const second = await runFile(file);
