@@ -1,6 +1,6 @@
 /**
  * Checkpoints: the four networks (safetensors, PyTorch names), both Adam
- * states, the iteration and what the data order and dropout masks derive
+ * states, the discriminators' pools of past fakes, the iteration and what the data order and dropout masks derive
  * from. Each is a folder `checkpoints/iter_NNNNNNN/`, written under a temporary
  * name and renamed into place, so a kill mid-write leaves the previous
  * checkpoint whole and no partial one visible.
@@ -114,6 +114,12 @@ export async function saveCheckpoint(
         step: String(s.step),
       });
     }
+    const pools = new Map<string, TensorRecord>();
+    for (const [domain, pool] of Object.entries(state.pools)) {
+      const saved = pool.snapshot();
+      if (saved) pools.set(domain, saved);
+    }
+    if (pools.size > 0) await writeSafetensors(join(temp, "pools.safetensors"), pools);
     const info: CheckpointInfo = {
       iteration: state.iteration,
       ...position,
@@ -224,6 +230,16 @@ export async function loadCheckpoint(path: string, state: TrainingState): Promis
       opt.setState(adamState(saved.tensors, step));
     } catch (e) {
       throw new Error(`${file}: ${(e as Error).message}`);
+    }
+  }
+  // Written only when a pool holds images: no file, empty pools.
+  const poolFile = join(path, "pools.safetensors");
+  const pools = await Deno.stat(poolFile).then(() => readSafetensors(poolFile), () => undefined);
+  for (const [domain, pool] of Object.entries(state.pools)) {
+    try {
+      pool.restore(pools?.tensors.get(domain));
+    } catch (e) {
+      throw new Error(`${poolFile}: ${(e as Error).message}; resume with the run's --pool-size`);
     }
   }
   state.iteration = info.iteration;

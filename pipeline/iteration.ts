@@ -264,11 +264,13 @@ export async function discriminatorStep(
     networkParams(state.models, ["dA", "dB"]),
     state.dOptimizer,
     { guard: state.losses.skipNonFinite, weightDecay: state.optimizer.weightDecay },
-    () =>
-      discriminatorObjective(state, {
-        a: judge(dA, batch.realA, fakes.fakeA, false),
-        b: judge(dB, batch.realB, fakes.fakeB, false),
-      }),
+    () => {
+      const shown = pooled(state, fakes);
+      return discriminatorObjective(state, {
+        a: judge(dA, batch.realA, shown.fakeA, false),
+        b: judge(dB, batch.realB, shown.fakeB, false),
+      });
+    },
   );
   const losses: DiscriminatorLosses = { d: total, ...terms };
   return applied ? losses : { ...losses, skipped: true };
@@ -396,12 +398,15 @@ async function oneSideStep(
 ): Promise<IterationLosses> {
   const { dA, dB } = state.models;
   const fm = state.losses.featureMatching > 0;
-  const objectives = (t: Translations) => {
-    const judged = {
-      a: judge(dA, batch.realA, t.fakeA, fm),
-      b: judge(dB, batch.realB, t.fakeB, fm),
-    };
-    const d = discriminatorObjective(state, judged),
+  const judgedOn = (fakes: Pick<Translations, "fakeA" | "fakeB">) => ({
+    a: judge(dA, batch.realA, fakes.fakeA, fm),
+    b: judge(dB, batch.realB, fakes.fakeB, fm),
+  });
+  // `shown`: what the discriminators learn from (a pool's images); the
+  // generators' terms are always judged on the newest fakes.
+  const objectives = (t: Translations, shown: Pick<Translations, "fakeA" | "fakeB"> = t) => {
+    const judged = judgedOn(t);
+    const d = discriminatorObjective(state, shown === t ? judged : judgedOn(shown)),
       g = generatorObjective(state, batch, t, judged);
     const terms = { d: d.total, ...d.terms, g: g.total, ...g.terms };
     return { total: side === "d" ? d.total : g.total, terms };
@@ -427,7 +432,7 @@ async function oneSideStep(
         networkParams(state.models, ["dA", "dB"]),
         state.dOptimizer,
         options,
-        () => objectives(t),
+        () => objectives(t, pooled(state, t)),
       );
     } finally {
       tf.dispose(Object.values(t));
@@ -455,6 +460,18 @@ function featureMatching(j: Judged, layers: number[]): Scalar {
     return tf.mean(tf.squaredDifference(tf.mean(real[k], 0), tf.mean(fake[k], 0))) as Scalar;
   });
   return (per.length === 1 ? per[0] : tf.addN(per)) as Scalar;
+}
+
+// The fakes the discriminators are shown: through each domain's pool of past
+// fakes, which this updates; the fakes themselves when pools are off.
+function pooled(
+  state: TrainingState,
+  fakes: Pick<Translations, "fakeA" | "fakeB">,
+): Pick<Translations, "fakeA" | "fakeB"> {
+  const { a, b } = state.pools;
+  if (a.capacity === 0) return fakes;
+  const key = (domain: string) => `${state.seed}/pool/${domain}/${state.iteration}`;
+  return { fakeA: a.query(fakes.fakeA, key("a")), fakeB: b.query(fakes.fakeB, key("b")) };
 }
 
 function fakesOnly(d: Network, fake: Tensor4D): Judged {

@@ -14,6 +14,7 @@ import {
   ROLE_NAMES,
 } from "../models/discogan.ts";
 import { type OptionTable, resolveOptions } from "../models/options.ts";
+import { FakePool } from "./fake_pool.ts";
 
 /** The terms of the objective and their weights: the objective rows of the options table. */
 export interface ObjectiveOptions {
@@ -51,6 +52,11 @@ export interface ObjectiveOptions {
   startingRate?: number;
   /** Iterations that use {@link startingRate}. */
   ganCurriculum: number;
+  /**
+   * Size of each discriminator's pool of past fakes (CycleGAN's 50; see
+   * {@link FakePool}); 0: the discriminators see only the newest fakes.
+   */
+  poolSize: number;
 }
 
 /**
@@ -155,6 +161,14 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
     default: 0,
     min: 0,
     help: "iterations that use --starting-rate",
+    group: "Training",
+  },
+  poolSize: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    max: 10000,
+    help: "show each discriminator a pool of up to N past fakes (CycleGAN's 50); 0: off",
     group: "Training",
   },
 };
@@ -318,6 +332,8 @@ export interface TrainingState {
   iteration: number;
   /** The iteration count the run is to reach (for a decaying learning rate); unset: open-ended. */
   totalIterations?: number;
+  /** The discriminators' pools of past fakes (capacity 0 when `poolSize` is 0). */
+  pools: { a: FakePool; b: FakePool };
 }
 
 /** A batch: NHWC images in [-1, 1]; paired batches correspond row by row. */
@@ -402,6 +418,7 @@ export function createTrainingState(
     seed: options.seed ?? 0,
     dropout: options.dropout ?? true,
     iteration: 0,
+    pools: { a: new FakePool(objective.poolSize), b: new FakePool(objective.poolSize) },
   };
 }
 

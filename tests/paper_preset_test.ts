@@ -25,6 +25,7 @@ Deno.test("the paper preset trains, resumes exactly and translates with running 
     ndf: 4,
     batchSize: 3,
     ganCurriculum: 3, // both rates within the run
+    poolSize: 4, // the pools, on the one-side schedule, resume exactly too
     backend: "cpu",
     seed: 2,
     sampleEvery: 0,
