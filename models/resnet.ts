@@ -4,7 +4,6 @@
  */
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
-import { instanceNorm } from "../ops/instance_norm.ts";
 import { instanceNormAct } from "../ops/norm_act.ts";
 import { reflectionPad2d } from "../ops/padding.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
@@ -97,7 +96,7 @@ export function resnetGenerator(options: ResNetOptions): Network {
           const r = inRelu(c(reflectionPad2d(y, 1), `${pre}.1`, 1, 0));
           y = tf.add(
             y,
-            instanceNorm(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0)),
+            instanceNormAct(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0), "none"),
           );
         }
         y = inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1));

@@ -17,8 +17,11 @@ import { INSTANCE_NORM_EPS, instanceNorm } from "./instance_norm.ts";
 import { takeArray } from "./runtime/array_pool.ts";
 import { cpuFloat32 } from "./runtime/cpu_data.ts";
 
-/** The activation after the norm: ReLU (decoder) or LeakyReLU (encoder, discriminator). */
-export type NormActivation = "relu" | "leakyRelu";
+/**
+ * The activation after the norm: ReLU (decoder) or LeakyReLU (encoder,
+ * discriminator), or none (the ResNet block's second norm).
+ */
+export type NormActivation = "relu" | "leakyRelu" | "none";
 
 /**
  * `activation(instanceNorm(x))` on an NHWC tensor, with the slope `alpha` for
@@ -37,9 +40,11 @@ export function instanceNormAct(
   activation: NormActivation,
   alpha: number = 0.2,
 ): Tensor4D {
-  const slope = activation === "relu" ? 0 : alpha;
+  // No activation is a LeakyReLU of slope 1.
+  const slope = activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
   if (tf.getBackend() !== "cpu" || x.dtype !== "float32") {
     const n = instanceNorm(x);
+    if (slope === 1) return n;
     return (slope === 0 ? tf.relu(n) : tf.leakyRelu(n, slope)) as Tensor4D;
   }
   return fused(slope)(x);

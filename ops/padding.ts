@@ -1,9 +1,11 @@
 /**
- * The padding forms of the spec: PyTorch's `ZeroPad2d` and `ReflectionPad2d`
- * on NHWC tensors.
+ * The padding forms of the networks: PyTorch's `ZeroPad2d`, `ReflectionPad2d`
+ * and `ReplicationPad2d` on NHWC tensors.
  * @module
  */
-import { type Tensor4D, tf } from "./tf.ts";
+import { type Tensor, type Tensor4D, tf } from "./tf.ts";
+import { takeArray } from "./runtime/array_pool.ts";
+import { cpuFloat32 } from "./runtime/cpu_data.ts";
 
 /** Left, right, top, bottom: the order of PyTorch's `ZeroPad2d((l, r, t, b))`. */
 export type Pad4 = readonly [
@@ -28,8 +30,14 @@ export function zeroPad2d(x: Tensor4D, [l, r, t, b]: Pad4): Tensor4D {
   return tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]);
 }
 
+/** How {@link reflectionPad2d} and {@link replicationPad2d} fill the border. */
+export type BorderMode = "reflect" | "replicate";
+
 /**
  * Reflection padding (`ReflectionPad2d(p)`): the border row is not repeated.
+ * `p` must be below the height and the width, as in PyTorch. The gradient
+ * adds each padded pixel's gradient to the pixel it copies (TF.js's own
+ * `MirrorPad` gradient keeps only the centre's).
  *
  * @example
  * ```ts
@@ -39,7 +47,107 @@ export function zeroPad2d(x: Tensor4D, [l, r, t, b]: Pad4): Tensor4D {
  * ```
  */
 export function reflectionPad2d(x: Tensor4D, p: number): Tensor4D {
-  return tf.mirrorPad(x, [[0, 0], [p, p], [p, p], [0, 0]], "reflect");
+  return borderPad(x, p, "reflect");
+}
+
+/**
+ * Replication padding (`ReplicationPad2d(p)`): the border row is repeated.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { replicationPad2d } from "./padding.ts";
+ * replicationPad2d(tf.tensor4d([1, 2], [1, 1, 2, 1]), 1).print(); // rows [1, 1, 2, 2]
+ * ```
+ */
+export function replicationPad2d(x: Tensor4D, p: number): Tensor4D {
+  return borderPad(x, p, "replicate");
+}
+
+function borderPad(x: Tensor4D, p: number, mode: BorderMode): Tensor4D {
+  const [, h, w] = x.shape;
+  if (!Number.isInteger(p) || p < 0) throw new RangeError(`padding must be >= 0, got ${p}`);
+  if (mode === "reflect" && (p >= h || p >= w)) {
+    throw new RangeError(`reflection padding ${p} needs an input larger than ${p}, got ${h}x${w}`);
+  }
+  if (p === 0) return x;
+  if (tf.getBackend() !== "cpu" || x.dtype !== "float32") {
+    // Other backends: slices, reversals and concatenations, whose gradients are right.
+    return tf.tidy(() => padAxis(padAxis(x, 1, p, mode), 2, p, mode));
+  }
+  return borderPadCpu(x, sourceIndices(h, p, mode), sourceIndices(w, p, mode));
+}
+
+function padAxis(x: Tensor4D, axis: 1 | 2, p: number, mode: BorderMode): Tensor4D {
+  const n = x.shape[axis];
+  const take = (start: number, size: number) => {
+    const begin = [0, 0, 0, 0], sizes = [-1, -1, -1, -1];
+    begin[axis] = start;
+    sizes[axis] = size;
+    return tf.slice(x, begin, sizes);
+  };
+  const edge = (side: "before" | "after") => {
+    if (mode === "reflect") return tf.reverse(take(side === "before" ? 1 : n - 1 - p, p), axis);
+    const reps = [1, 1, 1, 1];
+    reps[axis] = p;
+    return tf.tile(take(side === "before" ? 0 : n - 1, 1), reps);
+  };
+  return tf.concat([edge("before"), x, edge("after")], axis);
+}
+
+// Where each padded row (or column) of a side of n, padded by p, copies from.
+function sourceIndices(n: number, p: number, mode: BorderMode): Int32Array {
+  const out = new Int32Array(n + 2 * p);
+  for (let i = 0; i < out.length; i++) {
+    const j = i - p;
+    out[i] = mode === "replicate"
+      ? Math.min(n - 1, Math.max(0, j))
+      : j < 0
+      ? -j
+      : j >= n
+      ? 2 * (n - 1) - j
+      : j;
+  }
+  return out;
+}
+
+// The cpu backends (cpu, blas, onednn): one copy forward, and backward one
+// accumulation of each padded pixel's gradient into its source.
+function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D {
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as Tensor4D;
+    const [n, h, w, c] = input.shape;
+    const [oh, ow] = [rows.length, cols.length];
+    const src = cpuFloat32(input) ?? input.dataSync() as Float32Array;
+    const out = takeArray(n * oh * ow * c);
+    for (let b = 0; b < n; b++) {
+      for (let oy = 0; oy < oh; oy++) {
+        const from = (b * h + rows[oy]) * w * c, to = (b * oh + oy) * ow * c;
+        for (let ox = 0; ox < ow; ox++) {
+          const s = from + cols[ox] * c;
+          out.set(src.subarray(s, s + c), to + ox * c);
+        }
+      }
+    }
+    return {
+      value: tf.tensor4d(out, [n, oh, ow, c]),
+      gradFunc: (dy: Tensor4D) => {
+        const g = cpuFloat32(dy) ?? dy.dataSync() as Float32Array;
+        const dx = takeArray(n * h * w * c, true);
+        for (let b = 0; b < n; b++) {
+          for (let oy = 0; oy < oh; oy++) {
+            const to = (b * h + rows[oy]) * w * c, from = (b * oh + oy) * ow * c;
+            for (let ox = 0; ox < ow; ox++) {
+              const d = to + cols[ox] * c, s = from + ox * c;
+              for (let k = 0; k < c; k++) dx[d + k] += g[s + k];
+            }
+          }
+        }
+        return tf.tensor4d(dx, input.shape);
+      },
+    };
+  }) as (x: Tensor4D) => Tensor4D;
+  return f(x);
 }
 
 /**

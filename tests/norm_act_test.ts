@@ -11,7 +11,11 @@ function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
 }
 
 const composite = (x: tf.Tensor4D, act: NormActivation) =>
-  act === "relu" ? tf.relu(instanceNorm(x)) : tf.leakyRelu(instanceNorm(x), 0.2);
+  act === "relu"
+    ? tf.relu(instanceNorm(x))
+    : act === "none"
+    ? instanceNorm(x)
+    : tf.leakyRelu(instanceNorm(x), 0.2);
 
 for (const backend of ["blas", "cpu", "wasm"] as const) {
   Deno.test(`instanceNormAct equals act(instanceNorm(x)), values and gradients, on ${backend}`, async () => {
@@ -22,7 +26,7 @@ for (const backend of ["blas", "cpu", "wasm"] as const) {
     const mask = tf.tensor4d([0, 1, 0, 1, 1, 1], [2, 1, 1, 3]);
     const x = tf.mul(base, mask) as tf.Tensor4D;
     const dy = tf.randomNormal(x.shape, 0, 1, "float32", 8);
-    for (const act of ["relu", "leakyRelu"] as const) {
+    for (const act of ["relu", "leakyRelu", "none"] as const) {
       const ours = instanceNormAct(x, act, 0.2), ref = composite(x, act);
       assert.ok(maxDiff(ours, ref) < 2e-6, `${act} forward: ${maxDiff(ours, ref)}`);
       const g = (f: (t: tf.Tensor4D) => tf.Tensor) =>
