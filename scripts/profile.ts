@@ -25,7 +25,11 @@ const o = resolveTrainOptions(
   { ngf: 64, ndf: 64, ...given, imageSize: size, batchSize: n } as Partial<TrainOptions>,
 );
 await useBackend((positional[0] ?? "auto") as BackendName);
-const state = createTrainingState(createDiscoGan(o), { adam: o, losses: o, seed: o.seed });
+const state = createTrainingState(createDiscoGan(o), {
+  adam: o,
+  losses: { ...o, paired: false },
+  seed: o.seed,
+});
 const b = {
   realA: tf.randomUniform([n, size, size, 3], -1, 1) as tf.Tensor4D,
   realB: tf.randomUniform([n, size, size, 3], -1, 1) as tf.Tensor4D,
