@@ -9,17 +9,26 @@ import { OptionError } from "../pipeline/options.ts";
 import { BACKEND_NAMES, gpuAdapterInfo } from "../ops/runtime/backend.ts";
 import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 import { loadOpenBlas } from "../ops/runtime/openblas/openblas.ts";
-import { checkImageSize } from "../models/discogan.ts";
+import {
+  checkImageSize,
+  type DiscriminatorKind,
+  DISCRIMINATORS,
+  type GeneratorKind,
+  GENERATORS,
+} from "../models/discogan.ts";
 import { tf } from "../ops/tf.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 
-const HELP = `Benchmark one DiscoGAN training iteration (U-Net + PatchGAN, dropout on).
+const HELP = `Benchmark one DiscoGAN training iteration (U-Net + PatchGAN unless asked otherwise,
+dropout on), beside PyTorch running the same networks.
 
 Usage: deno task bench [options]
 
   --configs LIST       image size x batch size, comma-separated
                        (default 64x1,64x4,128x1,128x4,256x1)
   --ngf N --ndf N      generator / discriminator widths (default 64, 64: full width)
+  --generator NAME     unet | resnet | paper (default unet)
+  --discriminator NAME patchgan | paper (default patchgan); the paper networks use BatchNorm
   --backends LIST      wasm,blas,cpu,webgpu (default: wasm; blas when OpenBLAS loads;
                        webgpu when a hardware GPU adapter exists; cpu only when asked)
   --iterations N       timed iterations, the median is reported (default 5)
@@ -38,6 +47,8 @@ const FLAGS: Record<string, FlagKind> = {
   configs: "string",
   ngf: "number",
   ndf: "number",
+  generator: "string",
+  discriminator: "string",
   backends: "string",
   iterations: "number",
   warmup: "number",
@@ -102,7 +113,11 @@ export interface BenchRow extends Measurement {
 }
 
 /** Parses "64x1,64x4" into configurations; throws an OptionError naming the bad one. */
-export function parseConfigs(text: string): BenchConfig[] {
+export function parseConfigs(
+  text: string,
+  generator: GeneratorKind = "unet",
+  discriminator: DiscriminatorKind = "patchgan",
+): BenchConfig[] {
   const out: BenchConfig[] = [];
   for (const raw of text.split(",").map((s) => s.trim()).filter(Boolean)) {
     const m = /^(\d+)\s*[xX]\s*(\d+)$/.exec(raw);
@@ -111,7 +126,7 @@ export function parseConfigs(text: string): BenchConfig[] {
     }
     const imageSize = Number(m[1]), batchSize = Number(m[2]);
     try {
-      checkImageSize(imageSize);
+      checkImageSize(imageSize, generator, discriminator);
     } catch (e) {
       throw new OptionError("--configs", (e as Error).message);
     }
@@ -441,7 +456,20 @@ async function main(): Promise<void> {
   if (positionals.length) {
     throw new OptionError(positionals[0], "unexpected argument; options start with --");
   }
-  const configs = parseConfigs((v.configs as string | undefined) ?? DEFAULT_CONFIGS);
+  const choice = <K extends string>(key: string, table: Record<K, unknown>, def: K): K => {
+    const name = (v[key] as string | undefined) ?? def;
+    if (!(name in table)) {
+      throw new OptionError(`--${key}`, `unknown "${name}": choose from ${Object.keys(table)}`);
+    }
+    return name as K;
+  };
+  const generator = choice<GeneratorKind>("generator", GENERATORS, "unet");
+  const discriminator = choice<DiscriminatorKind>("discriminator", DISCRIMINATORS, "patchgan");
+  const configs = parseConfigs(
+    (v.configs as string | undefined) ?? DEFAULT_CONFIGS,
+    generator,
+    discriminator,
+  );
   const positive = (key: string, def: number, min: number) => {
     const n = (v[key] as number | undefined) ?? def;
     if (!Number.isInteger(n) || n < min) {
@@ -511,10 +539,15 @@ async function main(): Promise<void> {
     );
   console.error(
     `bench: ${configs.map((c) => c.name).join(", ")} on ${backends.join(", ")}` +
-      `${torch ? " + PyTorch" : ""}; ngf ${ngf}, ndf ${ndf}, ${warmup} warm-up + ` +
+      `${torch ? " + PyTorch" : ""}; ${generator} + ${discriminator}, ngf ${ngf}, ndf ${ndf}, ` +
+      `${warmup} warm-up + ` +
       `${iterations} timed iterations, budget ${budget} s`,
   );
   const common = [
+    "--generator",
+    generator,
+    "--discriminator",
+    discriminator,
     "--ngf",
     String(ngf),
     "--ndf",
@@ -565,7 +598,7 @@ async function main(): Promise<void> {
   }
 
   const header = [
-    `DiscoGAN iteration (U-Net + PatchGAN, ngf ${ngf}, ndf ${ndf}, dropout on): ` +
+    `DiscoGAN iteration (${generator} + ${discriminator}, ngf ${ngf}, ndf ${ndf}, dropout on): ` +
     `median of ${iterations} after ${warmup} warm-up; images/s = 2 x batch / s`,
     `CPU: ${machine.cpu}, ${machine.cores} cores, ${fmtBytes(machine.memoryBytes)}; ${machine.os}` +
     (machine.loadAverage === null
@@ -606,6 +639,8 @@ async function main(): Promise<void> {
     args: Deno.args,
     settings: {
       configs: configs.map((c) => c.name),
+      generator,
+      discriminator,
       ngf,
       ndf,
       iterations,

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """PyTorch side of `deno task bench`: one DiscoGAN iteration, timed.
 
-The networks and the iteration are those of ../shared/spec/discogan.md (PyTorch-GAN's
-discogan): U-Net generators (UNetDown/UNetUp with dropout and instance norm, final
+By default the networks and the iteration are those of ../shared/spec/discogan.md
+(PyTorch-GAN's discogan); --generator resnet|paper and --discriminator paper swap in
+PyTorch-GAN's GeneratorResNet or the paper's networks (BatchNorm unless --norm instance),
+with the same iteration. The default networks: U-Net generators (UNetDown/UNetUp with dropout and instance norm, final
 Upsample + ZeroPad2d((1, 0, 1, 0)) + Conv2d + Tanh) and PatchGAN discriminators. One
 iteration = four generator passes, the discriminator step (BCE with logits on detached
 fakes, Adam over D_A and D_B), then the generator step judged by the updated
@@ -28,7 +30,8 @@ instead. --blas system keeps the environment as it is. The BLAS actually loaded 
 from /proc/self/maps and reported ("blas" in the JSON, and in the bench's table header).
 
   /usr/bin/python3 scripts/bench_torch.py --image-size 64 --batch-size 1 \
-      [--ngf 64 --ndf 64 --iterations 5 --warmup 2 --budget 120 --threads 2]
+      [--ngf 64 --ndf 64 --generator unet --discriminator patchgan --iterations 5 \
+       --warmup 2 --budget 120 --threads 2]
   /usr/bin/python3 scripts/bench_torch.py --info           # versions, device, BLAS
   /usr/bin/python3 scripts/bench_torch.py --check-params   # parameter counts
 """
@@ -149,8 +152,10 @@ def emit(event):
     print(json.dumps(event), flush=True)
 
 
-def build(torch, nn, channels, ngf, ndf):
-    """G_AB, G_BA, D_A, D_B as PyTorch-GAN's discogan models (same state_dict names)."""
+def build(torch, nn, channels, ngf, ndf, generator="unet", discriminator="patchgan", size=64,
+          norm="batch"):
+    """G_AB, G_BA, D_A, D_B: PyTorch-GAN's discogan models by default (same state_dict
+    names), or the ResNet generator and the paper's networks (`norm` for the latter)."""
 
     class UNetDown(nn.Module):
         def __init__(self, in_size, out_size, normalize=True, dropout=0.0):
@@ -238,12 +243,90 @@ def build(torch, nn, channels, ngf, ndf):
         def forward(self, img):
             return self.model(img)
 
+    class ResidualBlock(nn.Module):
+        def __init__(self, f):
+            super().__init__()
+            self.block = nn.Sequential(
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(f, f, 3),
+                nn.InstanceNorm2d(f),
+                nn.ReLU(inplace=True),
+                nn.ReflectionPad2d(1),
+                nn.Conv2d(f, f, 3),
+                nn.InstanceNorm2d(f),
+            )
+
+        def forward(self, x):
+            return x + self.block(x)
+
+    class GeneratorResNet(nn.Module):
+        """PyTorch-GAN's GeneratorResNet (models/resnet.ts has its state_dict names)."""
+
+        def __init__(self, c, f, blocks=9):
+            super().__init__()
+            layers = [nn.ReflectionPad2d(c), nn.Conv2d(c, f, 7), nn.InstanceNorm2d(f),
+                      nn.ReLU(inplace=True)]
+            for a, b in ((f, 2 * f), (2 * f, 4 * f)):
+                layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.InstanceNorm2d(b),
+                           nn.ReLU(inplace=True)]
+            layers += [ResidualBlock(4 * f) for _ in range(blocks)]
+            for a, b in ((4 * f, 2 * f), (2 * f, f)):
+                layers += [nn.Upsample(scale_factor=2), nn.Conv2d(a, b, 3, stride=1, padding=1),
+                           nn.InstanceNorm2d(b), nn.ReLU(inplace=True)]
+            layers += [nn.ReflectionPad2d(c), nn.Conv2d(f, c, 7), nn.Tanh()]
+            self.model = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.model(x)
+
+    def paper_widths(base):
+        levels = size.bit_length() - 3  # log2(size) - 2: halvings down to 4x4
+        return [base * min(2 ** i, 8) for i in range(levels)]
+
+    def paper_norm(f):
+        return nn.BatchNorm2d(f) if norm == "batch" else nn.InstanceNorm2d(f)
+
+    def paper_encoder(c, w):
+        layers = [nn.Conv2d(c, w[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
+        for a, b in zip(w, w[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), paper_norm(b), nn.LeakyReLU(0.2)]
+        return layers
+
+    class PaperGenerator(nn.Module):
+        """The paper's encoder-decoder (models/paper_generator.ts), no bottleneck."""
+
+        def __init__(self, c, f):
+            super().__init__()
+            w = paper_widths(f)
+            layers = paper_encoder(c, w)
+            for a, b in zip(reversed(w), list(reversed(w))[1:]):
+                layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), paper_norm(b),
+                           nn.ReLU()]
+            layers += [nn.ConvTranspose2d(w[0], c, 4, 2, 1, bias=False), nn.Tanh()]
+            self.main = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.main(x)
+
+    class PaperDiscriminator(nn.Module):
+        """The paper's whole-image discriminator (models/paper_discriminator.ts)."""
+
+        def __init__(self, c, f):
+            super().__init__()
+            w = paper_widths(f)
+            self.main = nn.Sequential(*paper_encoder(c, w), nn.Conv2d(w[-1], 1, 4, 1, 0, bias=False))
+
+        def forward(self, x):
+            return self.main(x)
+
     def init_normal(m):
         if "Conv" in m.__class__.__name__:
             torch.nn.init.normal_(m.weight.data, 0.0, 0.02)
 
-    nets = [GeneratorUNet(channels, ngf), GeneratorUNet(channels, ngf)]
-    nets += [Discriminator(channels, ndf), Discriminator(channels, ndf)]
+    make_g = {"unet": GeneratorUNet, "resnet": GeneratorResNet, "paper": PaperGenerator}[generator]
+    make_d = {"patchgan": Discriminator, "paper": PaperDiscriminator}[discriminator]
+    nets = [make_g(channels, ngf), make_g(channels, ngf)]
+    nets += [make_d(channels, ndf), make_d(channels, ndf)]
     for n in nets:
         n.apply(init_normal)
     return nets
@@ -292,6 +375,10 @@ def main():
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--ngf", type=int, default=64)
     ap.add_argument("--ndf", type=int, default=64)
+    ap.add_argument("--generator", default="unet", choices=["unet", "resnet", "paper"])
+    ap.add_argument("--discriminator", default="patchgan", choices=["patchgan", "paper"])
+    ap.add_argument("--norm", default="batch", choices=["batch", "instance"],
+                    help="normalisation of the paper networks")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--budget", type=float, default=float("inf"))
@@ -318,14 +405,18 @@ def main():
         emit({"event": "info", **torch_info(torch, blas_choice)})
         return
     if args.check_params:
-        g_ab, _, d_a, _ = build(torch, nn, 3, args.ngf, args.ndf)
+        g_ab, _, d_a, _ = build(torch, nn, 3, args.ngf, args.ndf, args.generator,
+                                args.discriminator, args.image_size, args.norm)
         emit(
             {
                 "event": "params",
                 "ngf": args.ngf,
                 "ndf": args.ndf,
-                "unet": count_params(g_ab),
-                "patchgan": count_params(d_a),
+                args.generator: count_params(g_ab),
+                args.discriminator: count_params(d_a),
+                # Parameters and buffers by state_dict name, shape: to compare with ours.
+                "generatorShapes": {k: list(v.shape) for k, v in g_ab.state_dict().items()},
+                "discriminatorShapes": {k: list(v.shape) for k, v in d_a.state_dict().items()},
             }
         )
         return
@@ -345,7 +436,9 @@ def main():
 
 def run(torch, nn, args, device, blas_choice):
     t0 = time.perf_counter()
-    g_ab, g_ba, d_a, d_b = [n.to(device).train() for n in build(torch, nn, 3, args.ngf, args.ndf)]
+    nets = build(torch, nn, 3, args.ngf, args.ndf, args.generator, args.discriminator,
+                 args.image_size, args.norm)
+    g_ab, g_ba, d_a, d_b = [n.to(device).train() for n in nets]
     opt_g = torch.optim.Adam(
         list(g_ab.parameters()) + list(g_ba.parameters()), lr=2e-4, betas=(0.5, 0.999)
     )

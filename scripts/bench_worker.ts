@@ -9,10 +9,11 @@
 //   {"event":"error","message":"...","peakRssBytes":...}
 //
 // deno run -A scripts/bench_worker.ts --backend wasm --image-size 64 --batch-size 1 \
-//   [--ngf 64 --ndf 64 --iterations 5 --warmup 2 --budget 120]
+//   [--ngf 64 --ndf 64 --generator unet --discriminator patchgan --iterations 5 --warmup 2
+//    --budget 120]
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { tf } from "../ops/tf.ts";
-import { createDiscoGan } from "../models/discogan.ts";
+import { createDiscoGan, type DiscriminatorKind, type GeneratorKind } from "../models/discogan.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
@@ -60,6 +61,8 @@ const FLAGS: Record<string, FlagKind> = {
   batchSize: "number",
   ngf: "number",
   ndf: "number",
+  generator: "string",
+  discriminator: "string",
   iterations: "number",
   warmup: "number",
   budget: "number",
@@ -71,6 +74,8 @@ async function main(): Promise<void> {
   const imageSize = (v.imageSize ?? 64) as number;
   const batchSize = (v.batchSize ?? 1) as number;
   const ngf = (v.ngf ?? 64) as number, ndf = (v.ndf ?? 64) as number;
+  const generator = (v.generator ?? "unet") as GeneratorKind;
+  const discriminator = (v.discriminator ?? "patchgan") as DiscriminatorKind;
   const iterations = Math.max(1, (v.iterations ?? 5) as number);
   const warmup = Math.max(0, (v.warmup ?? 2) as number);
   const budget = (v.budget ?? Infinity) as number;
@@ -78,7 +83,8 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const active = await useBackend(backend);
   // Dropout on, as in training (createTrainingState's default).
-  const state = createTrainingState(createDiscoGan({ imageSize, ngf, ndf }), { seed: 1 });
+  const models = createDiscoGan({ imageSize, ngf, ndf, generator, discriminator });
+  const state = createTrainingState(models, { seed: 1 });
   const shape: [number, number, number, number] = [batchSize, imageSize, imageSize, 3];
   const batch = {
     realA: tf.randomUniform(shape, -1, 1, "float32", 1) as tf.Tensor4D,

@@ -1,6 +1,9 @@
-// `deno task bench` at tiny settings: one configuration, one backend, one
-// iteration; the JSON must hold the row with finite numbers.
+// `deno task bench` at tiny settings (one configuration, one backend, one
+// iteration: the JSON must hold the row with finite numbers), and its PyTorch
+// side building the same networks as ours.
 import assert from "node:assert/strict";
+import { createDiscoGan } from "../models/discogan.ts";
+import { stateDict } from "../models/weights.ts";
 
 Deno.test("the bench writes a JSON row with finite numbers", async () => {
   const dir = await Deno.makeTempDir();
@@ -42,3 +45,30 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// The PyTorch side of the bench builds the same networks as ours: the same
+// state_dict names and shapes, parameters and buffers.
+for (const [generator, discriminator] of [["resnet", "patchgan"], ["paper", "paper"]] as const) {
+  Deno.test(`the bench's PyTorch ${generator} + ${discriminator} are our networks`, async () => {
+    const root = new URL("..", import.meta.url).pathname;
+    const { code, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
+      args: [
+        "scripts/bench_torch.py",
+        "--check-params",
+        ...["--generator", generator, "--discriminator", discriminator],
+        ...["--ngf", "4", "--ndf", "8", "--image-size", "64"],
+      ],
+      cwd: root,
+      stdin: "null",
+    }).output();
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const torch = JSON.parse(new TextDecoder().decode(stdout));
+    const { gAB, dA } = createDiscoGan({ generator, discriminator, ngf: 4, ndf: 8 });
+    for (const [net, key] of [[gAB, "generatorShapes"], [dA, "discriminatorShapes"]] as const) {
+      const ours = Object.fromEntries(
+        [...await stateDict(net)].map(([name, rec]) => [name, rec.shape]),
+      );
+      assert.deepEqual(ours, torch[key], `${net.kind}: names and shapes`);
+    }
+  });
+}
