@@ -41,6 +41,7 @@ export * from "./models/discogan.ts";
 export * from "./models/weights.ts";
 export * from "./pipeline/training_state.ts";
 export * from "./pipeline/fake_pool.ts";
+export * from "./pipeline/run_lock.ts";
 export * from "./pipeline/iteration.ts";
 export * from "./pipeline/run_training.ts";
 export * from "./pipeline/image_tensors.ts";

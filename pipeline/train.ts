@@ -15,6 +15,7 @@ import { createTrainingState, type TrainingState } from "./training_state.ts";
 import { NonFiniteLossError, type TensorBatch } from "./operators.ts";
 import { OptionError, resolveTrainOptions, type TrainOptions } from "./options.ts";
 import type { IterationRecord, Sink } from "./record.ts";
+import { lockRunDir, type RunLock } from "./run_lock.ts";
 import {
   createRunDir,
   defaultRunDir,
@@ -114,27 +115,39 @@ export async function train(
     losses: { ...o, skipNonFinite: o.onNonFinite === "skip", paired: o.paired !== undefined },
   });
   let run = hooks.resume ? runDirPaths(hooks.resume) : undefined;
+  // One writer per run directory (pipeline/run_lock.ts): a resume locks it
+  // before reading its checkpoint, a new run as soon as it is created.
+  let lock = run ? await takeLock(run.root, log) : undefined;
+  // Until the try below: a failure lets go of the lock.
+  const releasing = <T>(p: Promise<T>) =>
+    p.catch((e) => {
+      lock?.release();
+      throw e;
+    });
   let startBatch = 0;
   if (run) {
-    const latest = (await listCheckpoints(run.checkpoints)).at(-1);
+    const latest = (await releasing(listCheckpoints(run.checkpoints))).at(-1);
     if (latest) {
-      startBatch = (await loadCheckpoint(latest, state)).nextBatch;
+      startBatch = (await releasing(loadCheckpoint(latest, state))).nextBatch;
       log(`resuming ${run.root} from ${latest}`);
     } else log(`no checkpoint in ${run.checkpoints}: starting ${run.root} from the beginning`);
   }
 
   // Files left out (unreadable, broken, too large): one warning each, counted in the metrics.
   let skippedImages = 0;
-  const source = await batchSource(o, startBatch, (s) => {
+  const source = await releasing(batchSource(o, startBatch, (s) => {
     skippedImages++;
     log(`warning: skipping ${s.path}: ${s.reason}`);
-  });
+  }));
   const total = o.iterations ?? (o.epochs as number) * source.batchesPerEpoch;
   state.totalIterations = total;
   let last: IterationRecord | undefined;
   try {
     // Only now, with the data found and readable, is anything written.
-    run ??= await createRunDir(o.runDir as string, o);
+    if (!run) {
+      run = await createRunDir(o.runDir as string, o);
+      lock = await takeLock(run.root, log);
+    }
     const sampleImages = {
       realA: await sampleBatch(samples.a, o.imageSize, o.paired ? "left" : undefined),
       realB: await sampleBatch(samples.b, o.imageSize, o.paired ? "right" : undefined),
@@ -170,8 +183,20 @@ export async function train(
     throw e;
   } finally {
     source.close();
+    lock?.release();
   }
   return { runDir: run.root, options: o, state, last, totalIterations: total };
+}
+
+async function takeLock(root: string, log: (m: string) => void): Promise<RunLock> {
+  const lock = await lockRunDir(root);
+  const dead = lock.takenOverFrom;
+  if (dead) {
+    log(
+      `${root}: process ${dead.pid} (since ${dead.since}) stopped without finishing; taking over`,
+    );
+  }
+  return lock;
 }
 
 // A resumed run keeps its options (only its length may change); a new one gets
