@@ -34,8 +34,14 @@ export interface RunLock {
 /** Thrown when another live process holds the lock. */
 export class RunDirBusyError extends Error {
   /**
-   * @param root the run directory
-   * @param holder what the lock file says of the holder, when readable
+   * The error for run directory `root`, held by `holder` (what the lock file
+   * says, when readable).
+   *
+   * @example
+   * ```ts
+   * import { RunDirBusyError } from "./run_lock.ts";
+   * console.log(new RunDirBusyError("runs/x", undefined).message); // "runs/x is being written by another process: ..."
+   * ```
    */
   constructor(readonly root: string, readonly holder: LockHolder | undefined) {
     const who = holder
