@@ -69,6 +69,8 @@ export interface SourceOptions {
 export interface BatchSource {
   /** The next batch; rejects with a {@link DataError} only when no file of a domain decodes any more. */
   next(): Promise<HostBatch>;
+  /** The files drawn from, in listing order (paired: the same list for both); unset in memory. */
+  readonly files?: { readonly a: readonly string[]; readonly b: readonly string[] };
   /** Files of domain A (paired: files). */
   readonly imagesA: number;
   /** Files of domain B (paired: files). */
@@ -111,7 +113,7 @@ export async function unpairedSource(
     usableImages(dirA, options),
     usableImages(dirB, options),
   ]);
-  return new PrefetchingSource(options, filesA.length, filesB.length, (d, i) => {
+  return new PrefetchingSource(options, filesA, filesB, (d, i) => {
     // A and B draw independently: their own permutation, crop and flip.
     const a = draw(d, "A", filesA, i);
     const b = draw(d, "B", filesB, i);
@@ -161,7 +163,7 @@ async function usableImages(dir: string, options: SourceOptions): Promise<string
  */
 export async function pairedSource(dir: string, options: SourceOptions): Promise<BatchSource> {
   const files = await usableImages(dir, options);
-  return new PrefetchingSource(options, files.length, files.length, (d, i) => {
+  return new PrefetchingSource(options, files, files, (d, i) => {
     const { files: candidates, crop } = draw(d, "AB", files, i);
     return [
       { files: candidates, decode: { half: "left" }, crop },
@@ -261,6 +263,7 @@ function place(out: Float32Array, row: number, size: number, img: DecodedImage, 
 }
 
 class PrefetchingSource implements BatchSource {
+  readonly files: { readonly a: readonly string[]; readonly b: readonly string[] };
   readonly imagesA: number;
   readonly imagesB: number;
   readonly batchesPerEpoch: number;
@@ -277,7 +280,14 @@ class PrefetchingSource implements BatchSource {
   #nextIndex: number;
   #closed = false;
 
-  constructor(options: SourceOptions, imagesA: number, imagesB: number, plan: Planner) {
+  constructor(
+    options: SourceOptions,
+    filesA: readonly string[],
+    filesB: readonly string[],
+    plan: Planner,
+  ) {
+    const [imagesA, imagesB] = [filesA.length, filesB.length];
+    this.files = { a: filesA, b: filesB };
     const { batchSize, size, seed } = options;
     const loadSize = options.loadSize ?? size;
     checkInteger("batchSize", batchSize, 1);

@@ -16,6 +16,7 @@ import { NonFiniteLossError, type TensorBatch } from "./operators.ts";
 import { OptionError, resolveTrainOptions, type TrainOptions } from "./options.ts";
 import type { IterationRecord, Sink } from "./record.ts";
 import { lockRunDir, type RunLock } from "./run_lock.ts";
+import { dataChanges, dataManifest, readDataManifest, writeDataManifest } from "./data_manifest.ts";
 import {
   createRunDir,
   defaultRunDir,
@@ -148,6 +149,7 @@ export async function train(
       run = await createRunDir(o.runDir as string, o);
       lock = await takeLock(run.root, log);
     }
+    await recordData(run.root, o, source, hooks.resume !== undefined, log);
     const sampleImages = {
       realA: await sampleBatch(samples.a, o.imageSize, o.paired ? "left" : undefined),
       realB: await sampleBatch(samples.b, o.imageSize, o.paired ? "right" : undefined),
@@ -186,6 +188,26 @@ export async function train(
     lock?.release();
   }
   return { runDir: run.root, options: o, state, last, totalIterations: total };
+}
+
+// Writes the run's data.json; on a resume, first says how the files changed.
+async function recordData(
+  root: string,
+  o: TrainOptions,
+  source: BatchSource,
+  resumed: boolean,
+  log: (m: string) => void,
+): Promise<void> {
+  if (!source.files) return;
+  const roots = o.paired
+    ? { a: o.paired, b: o.paired }
+    : { a: o.dataA as string, b: o.dataB as string };
+  const now = dataManifest(roots, source.files);
+  const before = resumed ? await readDataManifest(root) : undefined;
+  for (const line of before ? dataChanges(before, now) : []) {
+    log(`data changed since the run last started: ${line}; the data order follows the new files`);
+  }
+  await writeDataManifest(root, now);
 }
 
 async function takeLock(root: string, log: (m: string) => void): Promise<RunLock> {
