@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { ffiGuardEnabled, GuardedCall } from "../ffi_guard.ts";
 import { pinLibrary } from "../pin_library.ts";
 import { openFirstLibrary } from "../native_library.ts";
 
@@ -397,21 +398,22 @@ function open(path: string): OneDnn {
   const run = (primitive: Ptr, args: Uint8Array<ArrayBuffer>, n: number) => {
     check(lib.dnnl_primitive_execute(primitive, stream, n, args), "primitive_execute");
   };
-  const inner = (side: Slot) => {
+  const inner = (side: Slot, guard: GuardedCall | null) => {
     if (scratch.length < side.elements) scratch = new Float32Array(side.elements);
-    return scratch.subarray(0, side.elements);
+    const a = scratch.subarray(0, side.elements);
+    return guard ? guard.output(a, "filter scratch") : a;
   };
-  const execute = (p: Plan, user: Float32Array, weightsArg: number) => {
+  const execute = (p: Plan, user: Float32Array, weightsArg: number, guard: GuardedCall | null) => {
     if (p.reorder) {
       const r = p.reorder;
       if (weightsArg === ARG_DIFF_WEIGHTS) {
-        bind(r.from, inner(r.from), "filter scratch");
+        bind(r.from, inner(r.from, guard), "filter scratch");
         run(p.primitive, p.args, p.slots.size);
         bind(r.to, user, "filter gradient");
         run(r.primitive, r.args, 2);
       } else {
         bind(r.from, user, "filter");
-        bind(r.to, inner(r.to), "filter scratch");
+        bind(r.to, inner(r.to, guard), "filter scratch");
         run(r.primitive, r.args, 2);
         run(p.primitive, p.args, p.slots.size);
       }
@@ -420,6 +422,17 @@ function open(path: string): OneDnn {
       run(p.primitive, p.args, p.slots.size);
     }
     check(lib.dnnl_stream_wait(stream), "stream_wait");
+    guard?.finish();
+  };
+  // Guard mode (ops/runtime/ffi_guard.ts): the call's arrays, in guarded copies.
+  const guardFor = (kind: string, g: ConvGeometry) => {
+    if (!ffiGuardEnabled()) return { guard: null, input: same, output: same };
+    const guard = new GuardedCall(`oneDNN ${kind} (${JSON.stringify(g)})`);
+    return {
+      guard,
+      input: (a: Float32Array, name: string) => guard.input(a, name),
+      output: (a: Float32Array, name: string) => guard.output(a, name),
+    };
   };
 
   return {
@@ -427,28 +440,33 @@ function open(path: string): OneDnn {
     version,
     forward(g, x, w, bias, y) {
       const p = plan("forward", g, bias !== null);
-      bind(p.slots.get(ARG_SRC) as Slot, x, "input");
-      bind(p.slots.get(ARG_DST) as Slot, y, "output");
-      if (bias) bind(p.slots.get(ARG_BIAS) as Slot, bias, "bias");
-      execute(p, w, ARG_WEIGHTS);
+      const { guard, input, output } = guardFor("forward", g);
+      bind(p.slots.get(ARG_SRC) as Slot, input(x, "input"), "input");
+      bind(p.slots.get(ARG_DST) as Slot, output(y, "output"), "output");
+      if (bias) bind(p.slots.get(ARG_BIAS) as Slot, input(bias, "bias"), "bias");
+      execute(p, input(w, "filter"), ARG_WEIGHTS, guard);
     },
     backwardData(g, dy, w, dx) {
       const p = plan("backwardData", g);
-      bind(p.slots.get(ARG_DIFF_DST) as Slot, dy, "output gradient");
-      bind(p.slots.get(ARG_DIFF_SRC) as Slot, dx, "input gradient");
-      execute(p, w, ARG_WEIGHTS);
+      const { guard, input, output } = guardFor("backwardData", g);
+      bind(p.slots.get(ARG_DIFF_DST) as Slot, input(dy, "output gradient"), "output gradient");
+      bind(p.slots.get(ARG_DIFF_SRC) as Slot, output(dx, "input gradient"), "input gradient");
+      execute(p, input(w, "filter"), ARG_WEIGHTS, guard);
     },
     backwardWeights(g, x, dy, dw) {
       const p = plan("backwardWeights", g);
-      bind(p.slots.get(ARG_SRC) as Slot, x, "input");
-      bind(p.slots.get(ARG_DIFF_DST) as Slot, dy, "output gradient");
-      execute(p, dw, ARG_DIFF_WEIGHTS);
+      const { guard, input, output } = guardFor("backwardWeights", g);
+      bind(p.slots.get(ARG_SRC) as Slot, input(x, "input"), "input");
+      bind(p.slots.get(ARG_DIFF_DST) as Slot, input(dy, "output gradient"), "output gradient");
+      execute(p, output(dw, "filter gradient"), ARG_DIFF_WEIGHTS, guard);
     },
     implementation(kind, g) {
       return plan(kind, g).impl;
     },
   };
 }
+
+const same = (a: Float32Array) => a;
 
 let cached: OneDnn | null | undefined;
 let loadError: string | null = null;

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { ffiGuardEnabled, GuardedCall } from "../ffi_guard.ts";
 import { pinLibrary } from "../pin_library.ts";
 import { openFirstLibrary, readEnv } from "../native_library.ts";
 
@@ -210,6 +211,10 @@ function open(path: string): OpenBlas {
       }
       return;
     }
+    // Guard mode (ops/runtime/ffi_guard.ts): the arrays in guarded copies.
+    const guard = ffiGuardEnabled()
+      ? new GuardedCall(`sgemm m ${m} n ${n} k ${k} lda ${lda} ldb ${ldb} ldc ${ldc}`)
+      : null;
     sym.cblas_sgemm(
       order,
       transA,
@@ -218,14 +223,15 @@ function open(path: string): OpenBlas {
       n,
       k,
       alpha,
-      a as Float32Array<ArrayBuffer>,
+      (guard ? guard.input(a, "A") : a) as Float32Array<ArrayBuffer>,
       lda,
-      b as Float32Array<ArrayBuffer>,
+      (guard ? guard.input(b, "B") : b) as Float32Array<ArrayBuffer>,
       ldb,
       beta,
-      c as Float32Array<ArrayBuffer>,
+      (guard ? guard.output(c, "C") : c) as Float32Array<ArrayBuffer>,
       ldc,
     );
+    guard?.finish();
   };
   return {
     path,
