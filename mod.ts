@@ -43,6 +43,7 @@ export * from "./pipeline/training_state.ts";
 export * from "./pipeline/fake_pool.ts";
 export * from "./pipeline/run_lock.ts";
 export * from "./pipeline/data_manifest.ts";
+export * from "./pipeline/memory_check.ts";
 export * from "./pipeline/iteration.ts";
 export * from "./pipeline/run_training.ts";
 export * from "./pipeline/image_tensors.ts";

@@ -59,6 +59,8 @@ export interface TrainOptions extends NetworkOptions, ObjectiveOptions, Optimize
   onNonFinite: "stop" | "skip";
   /** TF.js backend. */
   backend: BackendName;
+  /** Refuse, before training, sizes whose estimated memory exceeds what the backend can use. */
+  memoryCheck: boolean;
   /** The run directory (`train` picks runs/DATE_TIME when it is not given). */
   runDir?: string;
   /** Iterations between sample grids (0: never). */
@@ -192,6 +194,12 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     default: "auto",
     choices: BACKEND_NAMES,
     help: "TF.js backend",
+    group: "Networks",
+  },
+  memoryCheck: {
+    kind: "boolean",
+    default: true,
+    help: "train even when the memory estimate exceeds what the backend can use",
     group: "Networks",
   },
   runDir: {

@@ -16,6 +16,7 @@ import { NonFiniteLossError, type TensorBatch } from "./operators.ts";
 import { OptionError, resolveTrainOptions, type TrainOptions } from "./options.ts";
 import type { IterationRecord, Sink } from "./record.ts";
 import { lockRunDir, type RunLock } from "./run_lock.ts";
+import { checkMemoryFits } from "./memory_check.ts";
 import { dataChanges, dataManifest, readDataManifest, writeDataManifest } from "./data_manifest.ts";
 import {
   createRunDir,
@@ -115,6 +116,13 @@ export async function train(
     adam: o,
     losses: { ...o, skipNonFinite: o.onNonFinite === "skip", paired: o.paired !== undefined },
   });
+  // Before anything is written: sizes that will not fit are refused.
+  if (o.memoryCheck !== false) {
+    await checkMemoryFits(state.models, o, backend).catch((e) => {
+      disposeDiscoGan(state.models);
+      throw e;
+    });
+  }
   let run = hooks.resume ? runDirPaths(hooks.resume) : undefined;
   // One writer per run directory (pipeline/run_lock.ts): a resume locks it
   // before reading its checkpoint, a new run as soon as it is created.
