@@ -5,6 +5,7 @@
  */
 import { type Tensor, type Tensor4D, tf, type Variable } from "./tf.ts";
 import { withoutTape } from "./gradients.ts";
+import { normalizeOverBatch } from "./norm_act.ts";
 
 /** PyTorch's default epsilon for `BatchNorm2d`. */
 export const BATCH_NORM_EPS = 1e-5;
@@ -88,23 +89,32 @@ export function batchNorm2d(
         "use a batch of at least 2 or evaluation mode",
     );
   }
+  const update = (mean: Tensor, variance: Tensor) =>
+    tf.tidy(() => {
+      runningMean.assign(tf.add(tf.mul(runningMean, 1 - momentum), tf.mul(mean, momentum)));
+      runningVar.assign(
+        tf.add(
+          tf.mul(runningVar, 1 - momentum),
+          tf.mul(variance, (momentum * count) / (count - 1)),
+        ),
+      );
+      numBatchesTracked?.assign(tf.add(numBatchesTracked, 1));
+    });
+  if (tf.getBackend() === "cpu" && x.dtype === "float32") {
+    // The cpu backends: one fused kernel for the statistics and the normalisation.
+    return tf.tidy(() => {
+      let stats!: [Float32Array, Float32Array];
+      const xHat = normalizeOverBatch(x, eps, (mean, variance) => stats = [mean, variance]);
+      withoutTape(() => update(tf.tensor1d(stats[0]), tf.tensor1d(stats[1])));
+      return tf.add(tf.mul(xHat, gamma), beta) as Tensor4D;
+    });
+  }
   return tf.tidy(() => {
     // Constants to any gradient: the normalisation's own gradient below
     // accounts for the statistics, and the running buffers must carry none.
     const { mean, r } = withoutTape(() => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);
-      tf.tidy(() => {
-        runningMean.assign(
-          tf.add(tf.mul(runningMean, 1 - momentum), tf.mul(mean, momentum)),
-        );
-        runningVar.assign(
-          tf.add(
-            tf.mul(runningVar, 1 - momentum),
-            tf.mul(variance, (momentum * count) / (count - 1)),
-          ),
-        );
-        numBatchesTracked?.assign(tf.add(numBatchesTracked, 1));
-      });
+      update(mean, variance);
       return { mean, r: tf.rsqrt(tf.add(variance, eps)) };
     });
     return tf.add(tf.mul(normalize(mean, r)(x), gamma), beta) as Tensor4D;

@@ -68,7 +68,7 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
     const xHatT = tf.tensor4d(xHat, x.shape);
     save([xHatT, tf.tensor1d(r)]);
     return {
-      value: tf.tensor4d(y, x.shape),
+      value: tf.tensor4d(y as Float32Array, x.shape),
       gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
         const [xh, rr] = saved;
         const dx = backward(
@@ -86,6 +86,60 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
   }) as (x: Tensor4D) => Tensor4D;
   ops.set(slope, f);
   return f;
+}
+
+/**
+ * The normalisation of `BatchNorm2d` in training, before its affine: per
+ * channel, `(x - mean) / sqrt(var + eps)` with the mean and biased variance
+ * over N, H and W, and the gradient through them; `onStats` receives that mean
+ * and variance (for the running statistics). The instance norm kernel above on
+ * the whole batch as one image: two passes each way. Only on the `cpu`
+ * backend (and `blas`, `onednn`) with float32 data; elsewhere, compose TF.js ops.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { normalizeOverBatch } from "./norm_act.ts";
+ * await tf.setBackend("cpu");
+ * const y = normalizeOverBatch(tf.randomNormal([2, 4, 4, 3]), 1e-5, (mean, variance) => {
+ *   console.log(mean.length, variance.length); // 3 3
+ * });
+ * tf.moments(y, [0, 1, 2]).mean.print(); // ~0 for every channel
+ * ```
+ */
+export function normalizeOverBatch(
+  x: Tensor4D,
+  eps: number,
+  onStats: (mean: Float32Array, variance: Float32Array) => void,
+): Tensor4D {
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const [input, save] = args as [Tensor4D, tf.GradSaveFunc];
+    const [n, h, w, c] = input.shape;
+    const stats = { mean: new Float32Array(c), variance: new Float32Array(c) };
+    const data = cpuFloat32(input) ?? input.dataSync() as Float32Array;
+    const { xHat, r } = forward(data, 1, n * h * w, c, 1, eps, stats);
+    onStats(stats.mean, stats.variance);
+    const value = tf.tensor4d(xHat, input.shape);
+    // A clone shares the data (counted references): saved apart from the output.
+    save([tf.clone(value), tf.tensor1d(r)]);
+    return {
+      value,
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
+        const [xh, rr] = saved;
+        const dx = backward(
+          cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
+          cpuFloat32(xh) as Float32Array,
+          cpuFloat32(rr) as Float32Array,
+          1,
+          n * h * w,
+          c,
+          1,
+        );
+        return tf.tensor4d(dx, input.shape);
+      },
+    };
+  }) as (x: Tensor4D) => Tensor4D;
+  return f(x);
 }
 
 // 1 where the float32 with bit pattern b is > 0 (not ±0, not negative), else
@@ -109,8 +163,10 @@ function forward(
   c: number,
   slope: number,
   eps: number = INSTANCE_NORM_EPS,
-): { xHat: Float32Array; y: Float32Array; r: Float32Array } {
-  const xHat = takeArray(x.length), y = takeArray(x.length);
+  stats?: { mean: Float32Array; variance: Float32Array },
+): { xHat: Float32Array; y: Float32Array | null; r: Float32Array } {
+  // No activation asked for (stats given: batch norm, whose affine comes first): no y.
+  const xHat = takeArray(x.length), y = stats ? null : takeArray(x.length);
   const bits = new Int32Array(xHat.buffer, xHat.byteOffset, xHat.length);
   const r = new Float32Array(n * c);
   const sum = new Float64Array(c), sq = new Float64Array(c), rc = new Float64Array(c);
@@ -127,17 +183,18 @@ function forward(
       }
     }
     for (let k = 0; k < c; k++) {
-      const mean = sum[k] / p;
+      const mean = sum[k] / p, variance = Math.max(sq[k] / p - mean * mean, 0);
       sum[k] = mean;
-      rc[k] = 1 / Math.sqrt(Math.max(sq[k] / p - mean * mean, 0) + eps);
+      rc[k] = 1 / Math.sqrt(variance + eps);
       r[b * c + k] = rc[k];
+      if (stats) [stats.mean[b * c + k], stats.variance[b * c + k]] = [mean, variance];
     }
     for (let i = base; i < end; i += c) {
       for (let k = 0; k < c; k++) {
         const j = i + k;
         xHat[j] = (x[j] - sum[k]) * rc[k];
         // slope·x̂ below zero; + 0 turns ReLU's -0 into +0, as tf.relu gives.
-        y[j] = xHat[j] * (slope + rise * positive(bits[j])) + 0;
+        if (y) y[j] = xHat[j] * (slope + rise * positive(bits[j])) + 0;
       }
     }
   }
