@@ -412,25 +412,39 @@ function fmtStatus(m: Measurement, budget: number): string {
 }
 
 /** The result table (markdown), one row per backend per configuration. */
-export function formatTable(rows: BenchRow[], budget: number): string {
+export function formatTable(rows: BenchRow[], budget: number, peakGflops?: number | null): string {
   const header = [
     "config",
     "backend",
     "s/iter",
     "images/s",
     "peak RSS",
+    "% fp32 peak",
     "PyTorch s/iter",
     "PyTorch RSS",
+    "PyTorch % peak",
     "ratio (ours/PyTorch)",
   ];
+  // The convolutions' FLOPs of an iteration at this configuration (any backend counted them).
+  const flopsOf = (config: string) =>
+    rows.map((r) => r.details?.flops).find((f, i) => rows[i].config === config && f) as
+      | number
+      | undefined;
+  const share = (config: string, m: Measurement | null) => {
+    const flops = flopsOf(config);
+    if (!m?.secondsPerIteration || !flops || !peakGflops) return "–";
+    return `${(100 * flops / m.secondsPerIteration / 1e9 / peakGflops).toFixed(0)}%`;
+  };
   const body = rows.map((r) => [
     r.config,
     r.backend,
     fmtStatus(r, budget),
     r.imagesPerSecond === null ? "–" : r.imagesPerSecond.toFixed(2),
     fmtBytes(r.peakRssBytes),
+    share(r.config, r),
     r.pytorch ? fmtStatus(r.pytorch, budget) : "–",
     r.pytorch ? fmtBytes(r.pytorch.peakRssBytes) : "–",
+    share(r.config, r.pytorch),
     r.ratio === null ? "–" : `${r.ratio.toFixed(1)}x`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
@@ -441,6 +455,30 @@ export function formatTable(rows: BenchRow[], budget: number): string {
     .join("|") +
     "|";
   return [line(header), rule, ...body.map(line)].join("\n");
+}
+
+/**
+ * The fp32 peak this machine reaches in practice: the best of a few
+ * single-precision matrix products by OpenBLAS, on all its threads; null
+ * without OpenBLAS.
+ */
+export function sgemmPeak(
+  n = 1536,
+  repeats = 5,
+): { gflops: number; n: number; repeats: number; threads: number } | null {
+  const blas = loadOpenBlas();
+  if (!blas) return null;
+  const a = new Float32Array(n * n).map((_, i) => (i % 7) / 7);
+  const b = new Float32Array(n * n).map((_, i) => (i % 5) / 5);
+  const c = new Float32Array(n * n);
+  blas.sgemm(false, false, n, n, n, 1, a, b, 0, c); // warm-up: threads up, pages touched
+  let best = Infinity;
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    blas.sgemm(false, false, n, n, n, 1, a, b, 0, c);
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return { gflops: (2 * n ** 3) / best / 1e9, n, repeats, threads: blas.getNumThreads() };
 }
 
 function timestamp(): string {
@@ -519,6 +557,9 @@ async function main(): Promise<void> {
     }
   }
 
+  // The machine's fp32 peak, as the % of peak columns use it: OpenBLAS' sgemm, in this run.
+  const peak = sgemmPeak();
+  if (!peak) notes.push("no % of peak: OpenBLAS did not load, so no sgemm to measure it with");
   const torchScript = `${root}scripts/bench_torch.py`;
   const torchArgs = ["--threads", String(torchThreads), "--blas", torchBlas];
   let torch: TorchInfo | null = null;
@@ -616,6 +657,13 @@ async function main(): Promise<void> {
     }; onednn backend: ${
       machine.oneDnn ? `oneDNN ${machine.oneDnn.version} (${machine.oneDnn.path})` : "not loaded"
     }`,
+    peak
+      ? `fp32 peak: ${
+        peak.gflops.toFixed(1)
+      } GFLOP/s, the best of ${peak.repeats} OpenBLAS sgemm ` +
+        `calls of ${peak.n}x${peak.n}x${peak.n} on ${peak.threads} threads, at the start of this run; ` +
+        `% of peak counts the convolutions' FLOPs only`
+      : "fp32 peak: not measured",
     torch
       ? `PyTorch ${torch.torch} on ${torch.device}${
         torch.device === "cuda" ? ` (${torch.deviceName})` : `, ${torch.threads} threads`
@@ -624,7 +672,7 @@ async function main(): Promise<void> {
       }`
       : "PyTorch: –",
   ];
-  const table = formatTable(rows, budget);
+  const table = formatTable(rows, budget, peak?.gflops);
   const failures = rows.filter((r) => r.status !== "ok" && r.status !== "too slow")
     .map((r) => `${r.config} ${r.backend}: ${r.message}`)
     .concat(
@@ -651,6 +699,7 @@ async function main(): Promise<void> {
       torchBlas,
     },
     machine: { ...machine, loadAverageAtEnd: loadAverage() },
+    peak,
     torch,
     notes,
     rows,

@@ -4,7 +4,7 @@
 // Prints JSON lines on stdout, one per event, for scripts/bench.ts to follow:
 //   {"event":"ready","backend":"wasm","setupSeconds":1.2}
 //   {"event":"iteration","index":0,"warmup":true,"seconds":6.4}   (one per iteration)
-//   {"event":"done","seconds":[...],"median":6.3,"peakRssBytes":...}
+//   {"event":"done","seconds":[...],"median":6.3,"flops":...,"peakRssBytes":...}
 //   {"event":"too-slow","firstSeconds":130.2,"budget":120,"peakRssBytes":...}
 //   {"event":"error","message":"...","peakRssBytes":...}
 //
@@ -17,6 +17,7 @@ import { createDiscoGan, type DiscriminatorKind, type GeneratorKind } from "../m
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
+import { iterationFlops } from "./bench_flops.ts";
 
 /** Peak resident set size of this process (VmHWM), in bytes; null where /proc is absent. */
 export function peakRssBytes(): number | null {
@@ -114,11 +115,14 @@ async function main(): Promise<void> {
       return;
     }
   }
+  // One more iteration, watched: the convolutions' FLOPs (for the share of peak).
+  const flops = await iterationFlops(() => discoGanIteration(state, batch));
   emit({
     event: "done",
     backend: active,
     seconds: timed,
     median: median(timed),
+    flops,
     losses,
     numTensors: tf.memory().numTensors,
     wasmHeapBytes: wasmHeapBytes(),

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { createDiscoGan } from "../models/discogan.ts";
 import { stateDict } from "../models/weights.ts";
+import { tf } from "../ops/tf.ts";
+import { iterationFlops } from "../scripts/bench_flops.ts";
 
 Deno.test("the bench writes a JSON row with finite numbers", async () => {
   const dir = await Deno.makeTempDir();
@@ -36,6 +38,7 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
       assert.ok(Number.isFinite(row[key]) && row[key] > 0, `${key}: ${row[key]}`);
     }
     assert.equal(row.seconds.length, 1);
+    assert.ok(row.details.flops > 0, "the iteration's convolution FLOPs are counted");
     assert.equal(row.pytorch, null);
     assert.equal(row.ratio, null);
     assert.ok(json.machine.cores >= 1);
@@ -72,3 +75,19 @@ for (const [generator, discriminator] of [["resnet", "patchgan"], ["paper", "pap
     }
   });
 }
+
+Deno.test("the bench counts a convolution's FLOPs once forward and once per gradient", async () => {
+  await tf.setBackend("cpu");
+  const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
+  const w = tf.randomNormal([4, 4, 3, 5]) as tf.Tensor4D;
+  // Stride 2, padded: a 4x4 output of 5 channels, 4·4·3 multiply-adds each, per image.
+  const forward = 2 * 2 * 4 * 4 * 5 * 4 * 4 * 3;
+  const f = (a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, [[0, 0], [1, 1], [1, 1], [0, 0]]));
+  assert.equal(await iterationFlops(() => Promise.resolve(f(x, w).dispose())), forward);
+  assert.equal(
+    await iterationFlops(() => Promise.resolve(tf.dispose(tf.grads(f)([x, w])))),
+    3 * forward,
+  );
+  tf.dispose([x, w]);
+});
