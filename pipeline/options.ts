@@ -69,6 +69,8 @@ export interface TrainOptions extends NetworkOptions, ObjectiveOptions, Optimize
   checkpointEvery: number;
   /** Checkpoints kept on disk (the newest). */
   keepCheckpoints: number;
+  /** Write TensorBoard event files to `RUN_DIR/tb/`. */
+  tensorboard: boolean;
 }
 
 const DATA_GROUP = "Data", TRAINING = "Training", OUTPUT = "Output";
@@ -226,6 +228,12 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     default: 3,
     min: 1,
     help: "newest checkpoints kept",
+    group: OUTPUT,
+  },
+  tensorboard: {
+    kind: "boolean",
+    default: false,
+    help: "write TensorBoard event files to RUN_DIR/tb/: losses, timing, sample grids, options",
     group: OUTPUT,
   },
 };

@@ -12,6 +12,8 @@ import { checkpointSink } from "./checkpoint_sink.ts";
 import { metricsSink } from "./metrics_sink.ts";
 import { progressSink } from "./progress_sink.ts";
 import { sampleSink } from "./sample_sink.ts";
+import { tensorboardSink } from "./tensorboard_sink.ts";
+import { join } from "node:path";
 
 /** What a run's sinks are made from. */
 export interface RunContext {
@@ -36,12 +38,13 @@ export type RunSinkFactory = (context: RunContext) => Sink | undefined | Promise
 
 /**
  * The built-in sinks, in the order each record reaches them: metrics (one
- * JSONL line), sample grids, checkpoints, the progress bar.
+ * JSONL line), sample grids, TensorBoard (with `--tensorboard`; after the
+ * grids, which it logs), checkpoints, the progress bar.
  *
  * @example
  * ```ts
  * import { RUN_SINKS } from "./run_sinks.ts";
- * console.log(RUN_SINKS.length); // 4
+ * console.log(RUN_SINKS.length); // 5
  * ```
  */
 export const RUN_SINKS: readonly RunSinkFactory[] = [
@@ -55,6 +58,10 @@ export const RUN_SINKS: readonly RunSinkFactory[] = [
       c.sampleImages.realB,
       c.options.sampleEvery,
     ),
+  (c) =>
+    c.options.tensorboard
+      ? tensorboardSink(join(c.run.root, "tb"), c.options, c.run.samples)
+      : undefined,
   (c) =>
     checkpointSink(c.run.checkpoints, c.state, {
       every: c.options.checkpointEvery,
