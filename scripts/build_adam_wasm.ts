@@ -1,7 +1,7 @@
 // Regenerates ops/runtime/wasm/adam_wasm.ts from ops/runtime/wasm/adam.wat (needs the wabt package;
 // run only when the .wat changes): deno run -A scripts/build_adam_wasm.ts
 import wabtInit from "wabt";
-import { encodeBase64 } from "./base64.ts";
+import { encodeBase64 } from "../ops/formats/base64.ts";
 
 const wabt = await wabtInit();
 const dir = new URL("../ops/runtime/wasm/", import.meta.url);

@@ -41,7 +41,7 @@ import {
 } from "../pipeline/options.ts";
 import type { Sink } from "../pipeline/record.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
-import { encodeBase64 } from "./base64.ts";
+import { encodeBase64 } from "../ops/formats/base64.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 import {
   type AngleMetrics,

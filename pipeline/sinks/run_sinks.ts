@@ -13,6 +13,7 @@ import { metricsSink } from "./metrics_sink.ts";
 import { progressSink } from "./progress_sink.ts";
 import { sampleSink } from "./sample_sink.ts";
 import { tensorboardSink } from "./tensorboard_sink.ts";
+import { reportSink } from "./report_sink.ts";
 import { join } from "node:path";
 
 /** What a run's sinks are made from. */
@@ -39,12 +40,13 @@ export type RunSinkFactory = (context: RunContext) => Sink | undefined | Promise
 /**
  * The built-in sinks, in the order each record reaches them: metrics (one
  * JSONL line), sample grids, TensorBoard (with `--tensorboard`; after the
- * grids, which it logs), checkpoints, the progress bar.
+ * grids, which it logs), checkpoints, the HTML report (at each checkpoint and
+ * at the end), the progress bar.
  *
  * @example
  * ```ts
  * import { RUN_SINKS } from "./run_sinks.ts";
- * console.log(RUN_SINKS.length); // 5
+ * console.log(RUN_SINKS.length); // 6
  * ```
  */
 export const RUN_SINKS: readonly RunSinkFactory[] = [
@@ -67,6 +69,7 @@ export const RUN_SINKS: readonly RunSinkFactory[] = [
       every: c.options.checkpointEvery,
       keep: c.options.keepCheckpoints,
     }),
+  (c) => reportSink(c.run.root, c.options.checkpointEvery),
   (c) => (c.quiet ? undefined : progressSink(c.totalIterations)),
 ];
 

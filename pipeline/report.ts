@@ -1,0 +1,289 @@
+/**
+ * A run's report: `RUN_DIR/report.html`, one self-contained page (it opens
+ * from disk, with no network): every loss term against the iteration, raw and
+ * smoothed, the discriminator and generator terms side by side; seconds per
+ * iteration and images/s; the sample grids, newest first, with a slider; the
+ * options, the data, the checkpoints kept and any benchmark report of the run.
+ * Charts are uPlot's, inlined with its stylesheet.
+ * @module
+ */
+import { createRequire } from "node:module";
+import { basename, join } from "node:path";
+import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
+import { encodeBase64 } from "../ops/formats/base64.ts";
+import { listCheckpoints } from "./checkpoint.ts";
+import { readDataManifest } from "./data_manifest.ts";
+import { runDirPaths } from "./run_dir.ts";
+import { type MetricsLine, readMetrics } from "./sinks/metrics_sink.ts";
+
+/** The metrics keys that are not loss terms. */
+const NOT_LOSSES = new Set([
+  "iteration",
+  "epoch",
+  "sec_per_iter",
+  "images_per_sec",
+  "skipped_images",
+  "time",
+  "skipped",
+]);
+
+/** The sample grids the report embeds at most (the newest). */
+export const REPORT_MAX_GRIDS = 40;
+
+/** What a report shows, read from a run directory. */
+export interface ReportData {
+  /** The run directory's name. */
+  name: string;
+  /** Iterations, and each numeric series by metrics key, one value per line of metrics.jsonl. */
+  series: { iteration: number[]; [key: string]: number[] };
+  /** The loss terms among the series: discriminator terms, generator terms. */
+  losses: { d: string[]; g: string[] };
+  /** Sample grids, newest first: iteration and PNG. */
+  grids: { iteration: number; png: Uint8Array }[];
+  /** The run's options. */
+  options: Record<string, unknown>;
+  /** Files per domain, when the run recorded them. */
+  data?: { a: { root: string; count: number }; b: { root: string; count: number } };
+  /** Images left out so far. */
+  skippedImages: number;
+  /** Checkpoint folder names kept. */
+  checkpoints: string[];
+  /** A learning benchmark's report.json found in the run directory or its parent. */
+  benchmark?: unknown;
+}
+
+/**
+ * Reads what the report of run directory `root` shows.
+ *
+ * @example
+ * ```ts
+ * import { readReportData } from "./report.ts";
+ * const data = await readReportData("runs/2026-11-28_061200");
+ * console.log(data.series.iteration.length);
+ * ```
+ */
+export async function readReportData(root: string): Promise<ReportData> {
+  const run = runDirPaths(root);
+  const metrics: MetricsLine[] = await readMetrics(run.metrics).catch(() => []);
+  const keys = new Set<string>();
+  for (const m of metrics) {
+    for (const [k, v] of Object.entries(m)) if (typeof v === "number") keys.add(k);
+  }
+  const series: ReportData["series"] = { iteration: metrics.map((m) => m.iteration) };
+  for (const k of keys) {
+    if (k !== "iteration") series[k] = metrics.map((m) => (m[k] as number | undefined) ?? NaN);
+  }
+  const lossKeys = [...keys].filter((k) => !NOT_LOSSES.has(k));
+  const grids: ReportData["grids"] = [];
+  const names = await Array.fromAsync(Deno.readDir(run.samples)).catch(() => []);
+  const found = names.map((e) => /^iter_(\d+)\.png$/.exec(e.name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(b[1]) - Number(a[1]))
+    .slice(0, REPORT_MAX_GRIDS);
+  for (const m of found) {
+    const png = await Deno.readFile(join(run.samples, m[0])).catch(() => undefined);
+    if (png) grids.push({ iteration: Number(m[1]), png });
+  }
+  const options = await Deno.readTextFile(run.options).then(JSON.parse, () => ({}));
+  const manifest = await readDataManifest(root);
+  const benchmark = await readJson(join(root, "report.json")) ??
+    await readJson(join(root, "..", "report.json"));
+  return {
+    name: basename(root),
+    series,
+    losses: {
+      d: lossKeys.filter((k) => k.startsWith("d")),
+      g: lossKeys.filter((k) => !k.startsWith("d")),
+    },
+    grids,
+    options,
+    data: manifest && {
+      a: { root: manifest.a.root, count: manifest.a.files.length },
+      b: { root: manifest.b.root, count: manifest.b.files.length },
+    },
+    skippedImages: metrics.at(-1)?.skipped_images as number | undefined ?? 0,
+    checkpoints: (await listCheckpoints(run.checkpoints)).map((p) => basename(p)),
+    benchmark,
+  };
+}
+
+async function readJson(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined;
+  }
+}
+
+let uplotFiles: Promise<{ js: string; css: string }> | undefined;
+
+// uPlot's browser build and stylesheet, from the npm package.
+function uplot(): Promise<{ js: string; css: string }> {
+  uplotFiles ??= (async () => {
+    // The import makes Deno install the package; the page needs its files.
+    await import("uplot");
+    const require = createRequire(import.meta.url);
+    const read = (file: string) => Deno.readTextFile(require.resolve(`uplot/dist/${file}`));
+    return { js: await read("uPlot.iife.min.js"), css: await read("uPlot.min.css") };
+  })();
+  return uplotFiles;
+}
+
+/**
+ * The report of `data` as one HTML page.
+ *
+ * @example
+ * ```ts
+ * import { readReportData, reportHtml } from "./report.ts";
+ * const html = await reportHtml(await readReportData("runs/2026-11-28_061200"));
+ * console.log(html.startsWith("<!doctype html>")); // true
+ * ```
+ */
+export async function reportHtml(data: ReportData): Promise<string> {
+  const { js, css } = await uplot();
+  const grids = data.grids.map((g) => ({
+    iteration: g.iteration,
+    src: `data:image/png;base64,${encodeBase64(g.png)}`,
+  }));
+  const payload = {
+    series: data.series,
+    losses: data.losses,
+    grids,
+  };
+  const rows = (o: Record<string, unknown>) =>
+    Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(v))}</td></tr>`)
+      .join("");
+  const last = data.series.iteration.at(-1) ?? 0;
+  const dataRows: Record<string, unknown> = data.data
+    ? {
+      "domain A": `${data.data.a.count} images in ${data.data.a.root}`,
+      "domain B": `${data.data.b.count} images in ${data.data.b.root}`,
+      "skipped images": data.skippedImages,
+    }
+    : { "skipped images": data.skippedImages };
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>${esc(data.name)}: DiscoGAN run report</title>
+<style>${css}
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
+.charts{display:flex;flex-wrap:wrap;gap:1em}
+table{border-collapse:collapse}th,td{text-align:left;padding:2px 8px;border-bottom:1px solid #eee;vertical-align:top}
+#grid img{max-width:100%;image-rendering:pixelated;border:1px solid #ccc}
+pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:30em}
+</style></head><body>
+<h1>${esc(data.name)}</h1>
+<p>${data.series.iteration.length} iterations logged (last: ${last}); generated ${
+    esc(new Date().toISOString())
+  }.</p>
+<h2>Losses</h2>
+<p>Thin lines: every iteration; thick: a debiased exponential moving average (TensorBoard's
+smoothing, weight 1 - 10 / iterations logged, from 0.6 to 0.98).</p>
+<div class="charts"><div id="chart-d"></div><div id="chart-g"></div></div>
+<h2>Speed</h2>
+<div class="charts"><div id="chart-speed"></div><div id="chart-images"></div></div>
+<h2>Sample grids</h2>
+<p id="grid-caption"></p>
+<input id="grid-slider" type="range" min="0" max="${Math.max(0, grids.length - 1)}" value="0">
+<div id="grid"></div>
+<h2>Data</h2><table>${rows(dataRows)}</table>
+<h2>Checkpoints kept</h2><p>${esc(data.checkpoints.join(", ") || "none yet")}</p>
+<h2>Options</h2><table>${rows(data.options)}</table>
+${
+    data.benchmark === undefined
+      ? ""
+      : `<h2>Benchmark report</h2><pre>${esc(JSON.stringify(data.benchmark, null, 2))}</pre>`
+  }
+<script>${js}</script>
+<script>
+const DATA = ${JSON.stringify(payload).replace(/</g, "\\u003c")};
+${PAGE_SCRIPT}
+</script>
+</body></html>
+`;
+}
+
+// The page's own script: charts and the grid slider. Kept as plain browser
+// JavaScript so the page needs nothing but itself.
+const PAGE_SCRIPT = `
+const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"];
+// TensorBoard's smoothing: an exponential moving average, debiased so that it
+// starts at the first values instead of lagging from 0.
+function smooth(values, weight) {
+  let ema = 0, n = 0;
+  return values.map((v) => {
+    if (!Number.isFinite(v)) return null;
+    ema = weight * ema + (1 - weight) * v;
+    n++;
+    return ema / (1 - Math.pow(weight, n));
+  });
+}
+// Heavier smoothing for longer runs: about the last 1/10 of the run, between 0.6 and 0.98.
+const WEIGHT = Math.min(0.98, Math.max(0.6, 1 - 10 / DATA.series.iteration.length));
+function chart(id, title, keys, smoothed) {
+  const x = DATA.series.iteration;
+  const series = [{ label: "iteration" }];
+  const columns = [x];
+  keys.forEach((k, i) => {
+    const raw = DATA.series[k].map((v) => (Number.isFinite(v) ? v : null));
+    const colour = COLOURS[i % COLOURS.length];
+    series.push({ label: k, stroke: colour, width: smoothed ? 0.6 : 1.5, alpha: smoothed ? 0.35 : 1 });
+    columns.push(raw);
+    if (smoothed) {
+      series.push({ label: k + " (smoothed)", stroke: colour, width: 2 });
+      columns.push(smooth(DATA.series[k], WEIGHT));
+    }
+  });
+  const el = document.getElementById(id);
+  const plot = new uPlot({ title, width: 560, height: 300, series, scales: { x: { time: false } } }, columns, el);
+  el.dataset.points = String(x.length);
+  return plot;
+}
+chart("chart-d", "discriminator", DATA.losses.d, true);
+chart("chart-g", "generator", DATA.losses.g, true);
+if (DATA.series.sec_per_iter) chart("chart-speed", "seconds per iteration", ["sec_per_iter"], false);
+if (DATA.series.images_per_sec) chart("chart-images", "images per second", ["images_per_sec"], false);
+const slider = document.getElementById("grid-slider");
+const holder = document.getElementById("grid");
+const caption = document.getElementById("grid-caption");
+DATA.grids.forEach((g, i) => {
+  const img = new Image();
+  img.src = g.src;
+  img.alt = "sample grid at iteration " + g.iteration;
+  img.dataset.iteration = String(g.iteration);
+  img.hidden = i !== 0;
+  holder.appendChild(img);
+});
+function showGrid(i) {
+  [...holder.children].forEach((img, k) => (img.hidden = k !== i));
+  const g = DATA.grids[i];
+  caption.textContent = g
+    ? "iteration " + g.iteration + " (" + (i + 1) + " of " + DATA.grids.length + ", newest first); rows: held-out images; columns: A, G_AB(A), G_BA(G_AB(A)) | B, G_BA(B), G_AB(G_BA(B))"
+    : "no sample grid yet";
+}
+slider.addEventListener("input", () => showGrid(Number(slider.value)));
+showGrid(0);
+`;
+
+function show(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+
+function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Writes `RUN_DIR/report.html` (atomically) and returns its path.
+ *
+ * @example
+ * ```ts
+ * import { writeReport } from "./report.ts";
+ * console.log(await writeReport("runs/2026-11-28_061200")); // runs/2026-11-28_061200/report.html
+ * ```
+ */
+export async function writeReport(root: string): Promise<string> {
+  const path = join(root, "report.html");
+  await writeFileAtomic(path, await reportHtml(await readReportData(root)));
+  return path;
+}
