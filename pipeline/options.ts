@@ -71,6 +71,10 @@ export interface TrainOptions extends NetworkOptions, ObjectiveOptions, Optimize
   keepCheckpoints: number;
   /** Write TensorBoard event files to `RUN_DIR/tb/`. */
   tensorboard: boolean;
+  /** Serve a live dashboard of the run on this port (0: none). */
+  dashboard: number;
+  /** The address the dashboard binds. */
+  dashboardHost: string;
 }
 
 const DATA_GROUP = "Data", TRAINING = "Training", OUTPUT = "Output";
@@ -234,6 +238,20 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     kind: "boolean",
     default: false,
     help: "write TensorBoard event files to RUN_DIR/tb/: losses, timing, sample grids, options",
+    group: OUTPUT,
+  },
+  dashboard: {
+    kind: "int",
+    default: 0,
+    min: 0,
+    max: 65535,
+    help: "serve a live dashboard of the run at http://127.0.0.1:PORT/ (0: none; e.g. 8080)",
+    group: OUTPUT,
+  },
+  dashboardHost: {
+    kind: "text",
+    default: "127.0.0.1",
+    help: "address the dashboard binds (another than 127.0.0.1 exposes it to the network)",
     group: OUTPUT,
   },
 };

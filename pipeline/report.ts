@@ -13,7 +13,7 @@ import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
 import { encodeBase64 } from "../ops/formats/base64.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { readDataManifest } from "./data_manifest.ts";
-import { runDirPaths } from "./run_dir.ts";
+import { iterationName, runDirPaths } from "./run_dir.ts";
 import { type MetricsLine, readMetrics } from "./sinks/metrics_sink.ts";
 
 /** The metrics keys that are not loss terms. */
@@ -115,18 +115,27 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-let uplotFiles: Promise<{ js: string; css: string }> | undefined;
+let uplotCache: Promise<{ js: string; css: string }> | undefined;
 
-// uPlot's browser build and stylesheet, from the npm package.
-function uplot(): Promise<{ js: string; css: string }> {
-  uplotFiles ??= (async () => {
+/**
+ * uPlot's browser build and stylesheet (from the npm package), as pages inline them.
+ *
+ * @example
+ * ```ts
+ * import { uplotFiles } from "./report.ts";
+ * const { js, css } = await uplotFiles();
+ * console.log(js.includes("uPlot"), css.length > 0); // true true
+ * ```
+ */
+export function uplotFiles(): Promise<{ js: string; css: string }> {
+  uplotCache ??= (async () => {
     // The import makes Deno install the package; the page needs its files.
     await import("uplot");
     const require = createRequire(import.meta.url);
     const read = (file: string) => Deno.readTextFile(require.resolve(`uplot/dist/${file}`));
     return { js: await read("uPlot.iife.min.js"), css: await read("uPlot.min.css") };
   })();
-  return uplotFiles;
+  return uplotCache;
 }
 
 /**
@@ -139,17 +148,19 @@ function uplot(): Promise<{ js: string; css: string }> {
  * console.log(html.startsWith("<!doctype html>")); // true
  * ```
  */
-export async function reportHtml(data: ReportData): Promise<string> {
-  const { js, css } = await uplot();
+export async function reportHtml(
+  data: ReportData,
+  live?: { events: string; samples: string; total?: number },
+): Promise<string> {
+  const { js, css } = await uplotFiles();
+  // A live page loads its grids from the server; a report carries them.
   const grids = data.grids.map((g) => ({
     iteration: g.iteration,
-    src: `data:image/png;base64,${encodeBase64(g.png)}`,
+    src: live
+      ? `${live.samples}${iterationName(g.iteration)}.png`
+      : `data:image/png;base64,${encodeBase64(g.png)}`,
   }));
-  const payload = {
-    series: data.series,
-    losses: data.losses,
-    grids,
-  };
+  const payload = { series: data.series, losses: data.losses, grids, live };
   const rows = (o: Record<string, unknown>) =>
     Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(v))}</td></tr>`)
       .join("");
@@ -175,7 +186,7 @@ pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:30em}
 <h1>${esc(data.name)}</h1>
 <p>${data.series.iteration.length} iterations logged (last: ${last}); generated ${
     esc(new Date().toISOString())
-  }.</p>
+  }.${live ? ' Live: <span id="live">waiting for the next iteration</span>.' : ""}</p>
 <h2>Losses</h2>
 <p>Thin lines: every iteration; thick: a debiased exponential moving average (TensorBoard's
 smoothing, weight 1 - 10 / iterations logged, from 0.6 to 0.98).</p>
@@ -203,8 +214,9 @@ ${PAGE_SCRIPT}
 `;
 }
 
-// The page's own script: charts and the grid slider. Kept as plain browser
-// JavaScript so the page needs nothing but itself.
+// The page's own script: charts, the grid slider and, on a live page, the
+// updates of the run's event stream. Plain browser JavaScript, so the page
+// needs nothing but itself.
 const PAGE_SCRIPT = `
 const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"];
 // TensorBoard's smoothing: an exponential moving average, debiased so that it
@@ -219,50 +231,87 @@ function smooth(values, weight) {
   });
 }
 // Heavier smoothing for longer runs: about the last 1/10 of the run, between 0.6 and 0.98.
-const WEIGHT = Math.min(0.98, Math.max(0.6, 1 - 10 / DATA.series.iteration.length));
+const weight = () => Math.min(0.98, Math.max(0.6, 1 - 10 / DATA.series.iteration.length));
+const charts = [];
+function columnsOf(c) {
+  const columns = [DATA.series.iteration];
+  for (const k of c.keys) {
+    const values = DATA.series[k] || [];
+    columns.push(values.map((v) => (Number.isFinite(v) ? v : null)));
+    if (c.smoothed) columns.push(smooth(values, weight()));
+  }
+  return columns;
+}
 function chart(id, title, keys, smoothed) {
-  const x = DATA.series.iteration;
   const series = [{ label: "iteration" }];
-  const columns = [x];
   keys.forEach((k, i) => {
-    const raw = DATA.series[k].map((v) => (Number.isFinite(v) ? v : null));
     const colour = COLOURS[i % COLOURS.length];
     series.push({ label: k, stroke: colour, width: smoothed ? 0.6 : 1.5, alpha: smoothed ? 0.35 : 1 });
-    columns.push(raw);
-    if (smoothed) {
-      series.push({ label: k + " (smoothed)", stroke: colour, width: 2 });
-      columns.push(smooth(DATA.series[k], WEIGHT));
-    }
+    if (smoothed) series.push({ label: k + " (smoothed)", stroke: colour, width: 2 });
   });
   const el = document.getElementById(id);
-  const plot = new uPlot({ title, width: 560, height: 300, series, scales: { x: { time: false } } }, columns, el);
-  el.dataset.points = String(x.length);
-  return plot;
+  const c = { el, keys, smoothed };
+  c.plot = new uPlot({ title, width: 560, height: 300, series, scales: { x: { time: false } } }, columnsOf(c), el);
+  el.dataset.points = String(DATA.series.iteration.length);
+  charts.push(c);
 }
 chart("chart-d", "discriminator", DATA.losses.d, true);
 chart("chart-g", "generator", DATA.losses.g, true);
-if (DATA.series.sec_per_iter) chart("chart-speed", "seconds per iteration", ["sec_per_iter"], false);
-if (DATA.series.images_per_sec) chart("chart-images", "images per second", ["images_per_sec"], false);
+chart("chart-speed", "seconds per iteration", ["sec_per_iter"], false);
+chart("chart-images", "images per second", ["images_per_sec"], false);
 const slider = document.getElementById("grid-slider");
 const holder = document.getElementById("grid");
 const caption = document.getElementById("grid-caption");
-DATA.grids.forEach((g, i) => {
+function addGrid(g, first) {
   const img = new Image();
   img.src = g.src;
   img.alt = "sample grid at iteration " + g.iteration;
   img.dataset.iteration = String(g.iteration);
-  img.hidden = i !== 0;
-  holder.appendChild(img);
-});
+  if (first) holder.prepend(img); else holder.appendChild(img);
+}
 function showGrid(i) {
   [...holder.children].forEach((img, k) => (img.hidden = k !== i));
   const g = DATA.grids[i];
+  slider.max = String(Math.max(0, DATA.grids.length - 1));
   caption.textContent = g
     ? "iteration " + g.iteration + " (" + (i + 1) + " of " + DATA.grids.length + ", newest first); rows: held-out images; columns: A, G_AB(A), G_BA(G_AB(A)) | B, G_BA(B), G_AB(G_BA(B))"
     : "no sample grid yet";
 }
+DATA.grids.forEach((g) => addGrid(g, false));
 slider.addEventListener("input", () => showGrid(Number(slider.value)));
 showGrid(0);
+if (DATA.live) {
+  // A record per iteration, a sample per new grid: appended, and the charts redrawn.
+  const events = new EventSource(DATA.live.events);
+  const status = document.getElementById("live");
+  events.addEventListener("record", (e) => {
+    const m = JSON.parse(e.data);
+    const n = DATA.series.iteration.length;
+    for (const [k, v] of Object.entries(m)) {
+      if (typeof v !== "number") continue;
+      if (!DATA.series[k]) DATA.series[k] = new Array(n).fill(NaN);
+      DATA.series[k].push(v);
+    }
+    for (const k of Object.keys(DATA.series)) {
+      if (DATA.series[k].length === n) DATA.series[k].push(NaN);
+    }
+    for (const c of charts) {
+      c.plot.setData(columnsOf(c));
+      c.el.dataset.points = String(DATA.series.iteration.length);
+    }
+    const total = DATA.live.total;
+    const left = total ? (total - m.iteration) * (m.sec_per_iter || 0) : 0;
+    status.textContent = "iteration " + m.iteration + (total ? " of " + total + ", about " + Math.round(left) + " s left" : "");
+  });
+  events.addEventListener("sample", (e) => {
+    const g = JSON.parse(e.data);
+    DATA.grids.unshift(g);
+    addGrid(g, true);
+    slider.value = "0";
+    showGrid(0);
+  });
+  events.addEventListener("end", () => { status.textContent += " (finished)"; events.close(); });
+}
 `;
 
 function show(v: unknown): string {

@@ -171,6 +171,7 @@ export async function train(
         sampleImages,
         quiet: hooks.quiet ?? false,
         skippedImages: () => skippedImages,
+        log,
       }),
       ...(hooks.sinks ?? []),
     ];

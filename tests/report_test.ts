@@ -4,13 +4,10 @@
 // sample grid loads, and the page logs no error.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
-
-/** Debian's Chromium; CHROMIUM overrides. */
-export const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+import { launchChromium } from "./browser.ts";
 
 Deno.test("a run's report.html shows every metrics line and every grid in Chromium, with no error", async () => {
   const data = await ensureDefaultDataset({
@@ -35,7 +32,7 @@ Deno.test("a run's report.html shows every metrics line and every grid in Chromi
   const lines = (await readMetrics(join(runDir, "metrics.jsonl"))).length;
   assert.equal(lines, 6);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const problems: string[] = [];

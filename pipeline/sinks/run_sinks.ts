@@ -14,6 +14,7 @@ import { progressSink } from "./progress_sink.ts";
 import { sampleSink } from "./sample_sink.ts";
 import { tensorboardSink } from "./tensorboard_sink.ts";
 import { reportSink } from "./report_sink.ts";
+import { dashboardSink } from "./dashboard_sink.ts";
 import { join } from "node:path";
 
 /** What a run's sinks are made from. */
@@ -32,6 +33,8 @@ export interface RunContext {
   quiet: boolean;
   /** Images the data source has left out so far. */
   skippedImages: () => number;
+  /** Messages for the user (e.g. the dashboard's address). Default: standard error. */
+  log?: (message: string) => void;
 }
 
 /** Makes one sink for a run, or none (undefined) when the run does not want it. */
@@ -41,12 +44,12 @@ export type RunSinkFactory = (context: RunContext) => Sink | undefined | Promise
  * The built-in sinks, in the order each record reaches them: metrics (one
  * JSONL line), sample grids, TensorBoard (with `--tensorboard`; after the
  * grids, which it logs), checkpoints, the HTML report (at each checkpoint and
- * at the end), the progress bar.
+ * at the end), the live dashboard (with `--dashboard PORT`), the progress bar.
  *
  * @example
  * ```ts
  * import { RUN_SINKS } from "./run_sinks.ts";
- * console.log(RUN_SINKS.length); // 6
+ * console.log(RUN_SINKS.length); // 7
  * ```
  */
 export const RUN_SINKS: readonly RunSinkFactory[] = [
@@ -70,6 +73,17 @@ export const RUN_SINKS: readonly RunSinkFactory[] = [
       keep: c.options.keepCheckpoints,
     }),
   (c) => reportSink(c.run.root, c.options.checkpointEvery),
+  (c) =>
+    c.options.dashboard > 0
+      ? dashboardSink({
+        root: c.run.root,
+        port: c.options.dashboard,
+        host: c.options.dashboardHost,
+        total: c.totalIterations,
+        sampleEvery: c.options.sampleEvery,
+        log: c.log ?? ((m) => console.error(m)),
+      })
+      : undefined,
   (c) => (c.quiet ? undefined : progressSink(c.totalIterations)),
 ];
 
