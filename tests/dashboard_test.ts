@@ -212,3 +212,53 @@ Deno.test("a dashboard whose client leaves, or whose port is taken, changes noth
     }
   }
 });
+
+Deno.test("deno task dashboard follows a run another process writes, line by line and grid by grid", async () => {
+  const runs = await Deno.makeTempDir();
+  const run = join(runs, "other");
+  disposeTrainResult(
+    await train({ ...base, iterations: 2, sampleEvery: 2, runDir: run }, {
+      quiet: true,
+      log: () => {},
+    }),
+  );
+  const dashboard = await startDashboard(runs, { port: 0 });
+  try {
+    const response = await fetch(new URL("/run/other/events", dashboard.url));
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let received = "";
+    const until = async (pattern: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!pattern.test(received) && Date.now() < deadline) {
+        const { value, done } = await Promise.race([
+          reader.read(),
+          new Promise<{ value: string; done: boolean }>((r) =>
+            setTimeout(() => r({ value: "", done: false }), 500)
+          ),
+        ]);
+        if (done) break;
+        received += value;
+      }
+      return pattern.test(received);
+    };
+    assert.ok(await until(/: connected/), "the stream opens");
+    // What a training process does: append a metrics line, write a grid.
+    const line = { iteration: 3, epoch: 0, d: 0.5, g: 2.5, sec_per_iter: 0.1 };
+    await Deno.writeTextFile(join(run, "metrics.jsonl"), JSON.stringify(line) + "\n", {
+      append: true,
+    });
+    assert.ok(await until(/event: record\ndata: \{"iteration":3,/), received);
+    await Deno.copyFile(
+      join(run, "samples", "iter_0000002.png"),
+      join(run, "samples", "iter_0000004.png"),
+    );
+    assert.ok(await until(/event: sample\ndata: \{"iteration":4,/), received);
+    await reader.cancel();
+    const index = await (await fetch(new URL("/api/runs", dashboard.url))).json();
+    assert.equal(index[0].name, "other");
+    assert.equal(index[0].iteration, 3);
+    assert.equal(index[0].state, "finished", "asked for 2 iterations, at 3, no live process");
+  } finally {
+    await dashboard.close();
+  }
+});
