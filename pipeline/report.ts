@@ -50,6 +50,8 @@ export interface ReportData {
   checkpoints: string[];
   /** A learning benchmark's report.json found in the run directory or its parent. */
   benchmark?: unknown;
+  /** The backend that trained, when the writer knows it (the run's own report sink does). */
+  backend?: string;
 }
 
 /**
@@ -172,6 +174,7 @@ export async function reportHtml(
       "skipped images": data.skippedImages,
     }
     : { "skipped images": data.skippedImages };
+  if (data.backend) dataRows.backend = data.backend;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>${esc(data.name)}: DiscoGAN run report</title>
@@ -323,7 +326,8 @@ function esc(s: string): string {
 }
 
 /**
- * Writes `RUN_DIR/report.html` (atomically) and returns its path.
+ * Writes `RUN_DIR/report.html` (atomically) and returns its path; `backend`,
+ * when given, is shown as the backend that trained.
  *
  * @example
  * ```ts
@@ -331,8 +335,8 @@ function esc(s: string): string {
  * console.log(await writeReport("runs/2026-11-28_061200")); // runs/2026-11-28_061200/report.html
  * ```
  */
-export async function writeReport(root: string): Promise<string> {
+export async function writeReport(root: string, backend?: string): Promise<string> {
   const path = join(root, "report.html");
-  await writeFileAtomic(path, await reportHtml(await readReportData(root)));
+  await writeFileAtomic(path, await reportHtml({ ...await readReportData(root), backend }));
   return path;
 }

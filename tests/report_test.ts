@@ -69,6 +69,7 @@ Deno.test("a run's report.html shows every metrics line and every grid in Chromi
     await page.dispatchEvent("#grid-slider", "input");
     assert.match(await page.textContent("#grid-caption") ?? "", /^iteration 2 \(3 of 3/);
     assert.match(await page.content(), /iter_0000006/, "the checkpoints kept are listed");
+    assert.match(await page.content(), /<th>backend<\/th><td>cpu<\/td>/, "the backend is named");
     assert.deepEqual(problems, [], "no console error, no request off the page");
   } finally {
     await browser.close();

@@ -9,7 +9,7 @@ import type { IterationRecord, Sink } from "../record.ts";
 
 /**
  * A sink writing the report of run directory `root` every `every` iterations
- * (0: only at the end) and at the end.
+ * (0: only at the end) and at the end; `backend` is shown as the one that trained.
  *
  * @example
  * ```ts
@@ -18,13 +18,13 @@ import type { IterationRecord, Sink } from "../record.ts";
  * await sink.close?.(undefined); // writes report.html
  * ```
  */
-export function reportSink(root: string, every: number): Sink {
+export function reportSink(root: string, every: number, backend?: string): Sink {
   return {
     async write(r: IterationRecord) {
-      if (every > 0 && r.iteration % every === 0) await writeReport(root);
+      if (every > 0 && r.iteration % every === 0) await writeReport(root, backend);
     },
     async close() {
-      await writeReport(root);
+      await writeReport(root, backend);
     },
   };
 }

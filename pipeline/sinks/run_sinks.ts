@@ -3,7 +3,7 @@
  * built-in sink is its own file plus one entry here.
  * @module
  */
-import type { Tensor4D } from "../../ops/tf.ts";
+import { type Tensor4D, tf } from "../../ops/tf.ts";
 import type { TrainOptions } from "../options.ts";
 import type { Sink } from "../record.ts";
 import type { RunDir } from "../run_dir.ts";
@@ -72,7 +72,7 @@ export const RUN_SINKS: readonly RunSinkFactory[] = [
       every: c.options.checkpointEvery,
       keep: c.options.keepCheckpoints,
     }),
-  (c) => reportSink(c.run.root, c.options.checkpointEvery),
+  (c) => reportSink(c.run.root, c.options.checkpointEvery, tf.getBackend()),
   (c) =>
     c.options.dashboard > 0
       ? dashboardSink({
