@@ -1,4 +1,5 @@
 // Backend choice: names checked, the optional TensorFlow bindings fail clearly.
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
@@ -34,7 +35,16 @@ Deno.test("auto picks webgpu on a hardware GPU, else onednn, else blas, else was
   assert.equal(chosen, adapter?.hardware ? "webgpu" : cpuChoice);
 });
 
-Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", async () => {
+const ignoreBlas = await missing(
+  "openblas",
+  "tests/backend_test.ts (the blas and onednn switches)",
+);
+const ignoreDnn = await missing("onednn", "tests/backend_test.ts (the onednn switch)");
+
+Deno.test({
+  name: "cpu and blas switch the conv kernels of the shared cpu backend",
+  ignore: ignoreBlas,
+}, async () => {
   const { blasKernelsRegistered } = await import("../ops/runtime/openblas/conv_kernels.ts");
   assert.equal(await useBackend("blas"), "blas");
   assert.equal(blasKernelsRegistered(), true);
@@ -43,7 +53,10 @@ Deno.test("cpu and blas switch the conv kernels of the shared cpu backend", asyn
   assert.equal(blasKernelsRegistered(), false);
 });
 
-Deno.test("onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off", async () => {
+Deno.test({
+  name: "onednn puts oneDNN in front of the OpenBLAS kernels; blas and cpu take it off",
+  ignore: ignoreBlas || ignoreDnn,
+}, async () => {
   const { blasKernelsRegistered } = await import("../ops/runtime/openblas/conv_kernels.ts");
   const { oneDnnKernelsRegistered, oneDnnCalls } = await import(
     "../ops/runtime/onednn/conv_kernels.ts"

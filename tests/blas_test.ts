@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import {
   CBLAS_COL_MAJOR,
@@ -19,6 +20,12 @@ import { adamUpdateInPlace } from "../ops/runtime/adam_kernel.ts";
 
 const INSTALL_HINT =
   "OpenBLAS is required for ops/runtime/openblas (run: apt-get install -y libopenblas0-pthread)";
+
+// Without OpenBLAS these are ignored, with a line saying so (tests/native.ts).
+const ignoreBlas = await missing("openblas", "tests/blas_test.ts (sgemm and the conv kernels)");
+function blasTest(name: string, fn: () => void | Promise<void>): void {
+  Deno.test({ name, ignore: ignoreBlas, fn });
+}
 
 function requireBlas(): OpenBlas {
   const blas = loadOpenBlas();
@@ -89,13 +96,13 @@ function naiveGemm(
   return c;
 }
 
-Deno.test("OpenBLAS is installed and loadable", () => {
+blasTest("OpenBLAS is installed and loadable", () => {
   const blas = requireBlas();
   assert.ok(blas.path.length > 0);
   assert.equal(loadOpenBlas(), blas, "handle is cached");
 });
 
-Deno.test("sgemm honours subarray offsets, leading dims and transposes", () => {
+blasTest("sgemm honours subarray offsets, leading dims and transposes", () => {
   const blas = requireBlas();
   const m = 5, n = 7, k = 3;
   for (const tA of [false, true]) {
@@ -154,7 +161,7 @@ Deno.test("sgemm honours subarray offsets, leading dims and transposes", () => {
   }
 });
 
-Deno.test("sgemm rejects out-of-range buffers before calling native code", () => {
+blasTest("sgemm rejects out-of-range buffers before calling native code", () => {
   const blas = requireBlas();
   const a = new Float32Array(6), b = new Float32Array(6);
   assert.throws(
@@ -306,7 +313,7 @@ function stockConfigs(): Map<string, tf.KernelConfig | undefined> {
   return new Map(BLAS_KERNEL_NAMES.map((n) => [n, tf.getKernel(n, "cpu")]));
 }
 
-Deno.test("BLAS conv kernels match the stock cpu kernels", async () => {
+blasTest("BLAS conv kernels match the stock cpu kernels", async () => {
   requireBlas();
   await tf.setBackend("cpu");
   const before = stockConfigs();
@@ -345,7 +352,7 @@ Deno.test("BLAS conv kernels match the stock cpu kernels", async () => {
   }
 });
 
-Deno.test("tf.layers conv/deconv model: same outputs and gradients", async () => {
+blasTest("tf.layers conv/deconv model: same outputs and gradients", async () => {
   requireBlas();
   await tf.setBackend("cpu");
   const init = (seed: number) => tf.initializers.glorotUniform({ seed });
@@ -414,7 +421,7 @@ Deno.test("tf.layers conv/deconv model: same outputs and gradients", async () =>
   }
 });
 
-Deno.test("unsupported variants fall back to the stock kernels", async () => {
+blasTest("unsupported variants fall back to the stock kernels", async () => {
   requireBlas();
   await tf.setBackend("cpu");
   const x = tf.tensor4d(rand(2 * 6 * 6 * 3, 7), [2, 6, 6, 3]);

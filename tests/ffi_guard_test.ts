@@ -1,12 +1,11 @@
 // Guard mode of the native calls (ops/runtime/ffi_guard.ts): it catches writes
 // outside an array or into an input, and with it on, the OpenBLAS and oneDNN
 // kernels give the same values as without.
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
 import { GUARD_FLOATS, GuardedCall, guardedCalls, setFfiGuard } from "../ops/runtime/ffi_guard.ts";
-import { loadOpenBlas } from "../ops/runtime/openblas/openblas.ts";
-import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 
 // The float at `offset` from the start of a guarded copy's middle, as native code would reach it.
 const poke = (copy: Float32Array, offset: number, value: number) => {
@@ -49,8 +48,8 @@ Deno.test("guard mode names a write past the end, before the start, or into an i
 });
 
 const BACKENDS: { name: BackendName; available: boolean }[] = [
-  { name: "blas", available: loadOpenBlas() !== null },
-  { name: "onednn", available: loadOneDnn() !== null },
+  { name: "blas", available: !await missing("openblas", "tests/ffi_guard_test.ts on blas") },
+  { name: "onednn", available: !await missing("onednn", "tests/ffi_guard_test.ts on onednn") },
 ];
 for (const { name, available } of BACKENDS) {
   Deno.test({

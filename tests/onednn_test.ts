@@ -1,4 +1,5 @@
 // The onednn backend's convolution kernels against TF.js's stock cpu kernels.
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
@@ -48,11 +49,11 @@ function assertClose(a: Float32Array, b: Float32Array, what: string): void {
   assert.ok(worst <= 1e-5 * Math.max(1, scale), `${what}: max diff ${worst} (scale ${scale})`);
 }
 
-const available = loadOneDnn() !== null;
+const ignoreDnn = await missing("onednn", "tests/onednn_test.ts (the oneDNN kernels)");
 
 Deno.test({
   name: "oneDNN convolutions, input and filter gradients equal the stock kernels",
-  ignore: !available,
+  ignore: ignoreDnn,
   fn: async () => {
     for (const c of CASES) {
       const what = `x ${c.x} k ${c.k} s ${c.stride} pad ${JSON.stringify(c.pad)}`;
@@ -76,7 +77,7 @@ Deno.test({
 
 Deno.test({
   name: "oneDNN adds a convolution's bias as it writes the output",
-  ignore: !available,
+  ignore: ignoreDnn,
   fn: async () => {
     const x = tf.randomNormal([2, 32, 32, 6], 0, 1, "float32", 4) as tf.Tensor4D;
     const w = tf.randomNormal([4, 4, 6, 8], 0, 1, "float32", 5) as tf.Tensor4D;
@@ -90,7 +91,7 @@ Deno.test({
 
 Deno.test({
   name: "dilated convolutions and small layers go to the earlier kernels",
-  ignore: !available,
+  ignore: ignoreDnn,
   fn: async () => {
     await useBackend("onednn");
     const x = tf.ones([1, 40, 40, 2]) as tf.Tensor4D, w = tf.ones([3, 3, 2, 2]) as tf.Tensor4D;
@@ -104,7 +105,7 @@ Deno.test({
 
 Deno.test({
   name: "oneDNN refuses buffers of the wrong size before native code sees them",
-  ignore: !available,
+  ignore: ignoreDnn,
   fn: () => {
     const dnnl = loadOneDnn();
     assert.ok(dnnl);

@@ -1,10 +1,9 @@
 // Reflection and replication padding (ops/padding.ts) and their gradients
 // against PyTorch: tests/fixtures/padding/make_fixtures.py wrote the fixture.
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
-import { loadOpenBlas } from "../ops/runtime/openblas/openblas.ts";
-import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { reflectionPad2d, replicationPad2d } from "../ops/padding.ts";
 import { maxAbs, maxAbsDiff } from "./fixtures.ts";
@@ -12,8 +11,8 @@ import { maxAbs, maxAbsDiff } from "./fixtures.ts";
 const FIXTURE = new URL("./fixtures/padding/padding.safetensors", import.meta.url).pathname;
 const BACKENDS: { name: BackendName; available: boolean }[] = [
   { name: "cpu", available: true },
-  { name: "blas", available: loadOpenBlas() !== null },
-  { name: "onednn", available: loadOneDnn() !== null },
+  { name: "blas", available: !await missing("openblas", "tests/padding_test.ts on blas") },
+  { name: "onednn", available: !await missing("onednn", "tests/padding_test.ts on onednn") },
   { name: "wasm", available: true },
 ];
 const PADS = { reflect: reflectionPad2d, replicate: replicationPad2d };

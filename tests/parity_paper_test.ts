@@ -1,10 +1,9 @@
 // The paper's networks (models/paper_*.ts) and BatchNorm (ops/batch_norm.ts)
 // against PyTorch: tests/fixtures/paper/ (see its README).
+import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
-import { loadOpenBlas } from "../ops/runtime/openblas/openblas.ts";
-import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 import { batchNorm2d } from "../ops/batch_norm.ts";
 import { gradientsFreeing } from "../ops/gradients.ts";
 import { readSafetensors, type SafetensorsFile } from "../ops/formats/safetensors.ts";
@@ -24,8 +23,8 @@ const GRAD_TOL = 2e-4;
 
 const BACKENDS: { name: BackendName; available: boolean }[] = [
   { name: "cpu", available: true },
-  { name: "blas", available: loadOpenBlas() !== null },
-  { name: "onednn", available: loadOneDnn() !== null },
+  { name: "blas", available: !await missing("openblas", "tests/parity_paper_test.ts on blas") },
+  { name: "onednn", available: !await missing("onednn", "tests/parity_paper_test.ts on onednn") },
   { name: "wasm", available: true },
 ];
 

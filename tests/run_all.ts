@@ -23,6 +23,10 @@ const TAIL_LINES = 40;
 interface FileResult {
   file: string;
   passed: number;
+  /** Tests ignored (a library they need is missing: tests/native.ts). */
+  ignored?: number;
+  /** The files' "ignored: ... needs ..." lines. */
+  notes?: string[];
   failed: number;
   seconds: number;
   crash?: string;
@@ -75,10 +79,19 @@ async function runFile(file: string): Promise<FileResult> {
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   const seconds = (performance.now() - started) / 1000;
-  const summary = lines.map((l) => /^(ok|FAILED) \| (\d+) passed.*\| (\d+) failed/.exec(l))
+  const summary = lines.map((l) => /^(ok|FAILED) \| (\d+) passed.*\| (\d+) failed.*$/.exec(l))
     .filter((m) => m).at(-1);
+  const notes = [...new Set(lines.filter((l) => l.startsWith("ignored: ")))];
   if (summary) {
-    return { file, passed: Number(summary[2]), failed: Number(summary[3]), seconds };
+    const ignored = Number(/(\d+) ignored/.exec(summary[0])?.[1] ?? 0);
+    return {
+      file,
+      passed: Number(summary[2]),
+      failed: Number(summary[3]),
+      ignored,
+      notes,
+      seconds,
+    };
   }
   const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
   const test = runningTest(lines);
@@ -133,6 +146,11 @@ if (import.meta.main) {
       `  ${mark.padEnd(5)} ${basename(r.file).padEnd(34)} ${String(r.passed).padStart(4)} passed ` +
         `${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(0).padStart(4)} s`,
     );
+  }
+  const ignored = results.reduce((s, r) => s + (r.ignored ?? 0), 0);
+  if (ignored) {
+    console.log(`\n${ignored} tests ignored for want of a system library:`);
+    for (const note of new Set(results.flatMap((r) => r.notes ?? []))) console.log(`  ${note}`);
   }
   for (const r of results.filter((r) => r.crashedOnce)) {
     console.log(`\nCRASHED, THEN PASSED ON A RERUN: ${r.crashedOnce}`);

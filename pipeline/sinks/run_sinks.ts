@@ -72,7 +72,7 @@ export const RUN_SINKS: readonly RunSinkFactory[] = [
       every: c.options.checkpointEvery,
       keep: c.options.keepCheckpoints,
     }),
-  (c) => reportSink(c.run.root, c.options.checkpointEvery, tf.getBackend()),
+  (c) => reportSink(c.run.root, c.options.checkpointEvery, tf.getBackend(), c.log),
   (c) =>
     c.options.dashboard > 0
       ? dashboardSink({
