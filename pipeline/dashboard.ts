@@ -238,6 +238,8 @@ export async function startDashboard(
     return notFound();
   };
 
+  // The runs there now (a missing folder fails here, before anything is served).
+  await discover();
   const server = Deno.serve({
     port: options.port,
     hostname: options.host ?? "127.0.0.1",
