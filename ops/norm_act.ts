@@ -69,19 +69,7 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
     save([xHatT, tf.tensor1d(r)]);
     return {
       value: tf.tensor4d(y as Float32Array, x.shape),
-      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const [xh, rr] = saved;
-        const dx = backward(
-          cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
-          cpuFloat32(xh) as Float32Array,
-          cpuFloat32(rr) as Float32Array,
-          n,
-          h * w,
-          c,
-          slope,
-        );
-        return tf.tensor4d(dx, x.shape);
-      },
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => gradient(dy, saved, n, h * w, c, slope),
     };
   }) as (x: Tensor4D) => Tensor4D;
   ops.set(slope, f);
@@ -124,22 +112,32 @@ export function normalizeOverBatch(
     save([tf.clone(value), tf.tensor1d(r)]);
     return {
       value,
-      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const [xh, rr] = saved;
-        const dx = backward(
-          cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
-          cpuFloat32(xh) as Float32Array,
-          cpuFloat32(rr) as Float32Array,
-          1,
-          n * h * w,
-          c,
-          1,
-        );
-        return tf.tensor4d(dx, input.shape);
-      },
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => gradient(dy, saved, 1, n * h * w, c, 1),
     };
   }) as (x: Tensor4D) => Tensor4D;
   return f(x);
+}
+
+// The input gradient of a normalisation (with its activation) from the saved
+// x̂ and r: the backward kernel below on the backend's arrays.
+function gradient(
+  dy: Tensor4D,
+  [xHat, r]: Tensor[],
+  n: number,
+  p: number,
+  c: number,
+  slope: number,
+): Tensor4D {
+  const dx = backward(
+    cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
+    cpuFloat32(xHat) as Float32Array,
+    cpuFloat32(r) as Float32Array,
+    n,
+    p,
+    c,
+    slope,
+  );
+  return tf.tensor4d(dx, dy.shape);
 }
 
 // 1 where the float32 with bit pattern b is > 0 (not ±0, not negative), else

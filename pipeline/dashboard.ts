@@ -17,10 +17,12 @@
  * behind is dropped.
  * @module
  */
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { readMetrics } from "./sinks/metrics_sink.ts";
-import { readReportData, reportHtml, uplotFiles } from "./report.ts";
-import { iterationName } from "./run_dir.ts";
+import { escapeHtml, readReportData, reportHtml, uplotFiles } from "./report.ts";
+import { readRunOptions } from "./run_dir.ts";
+import { readLockHolder } from "./run_lock.ts";
+import { sampleIteration, sampleName } from "./sinks/sample_sink.ts";
 
 /** Where and how to serve. */
 export interface DashboardOptions {
@@ -59,7 +61,6 @@ interface RunEntry {
   ended: boolean;
 }
 
-const SAMPLE = /^iter_\d{7}\.png$/;
 // Events a client may have queued before it is dropped as too slow.
 const MAX_QUEUED = 256;
 
@@ -90,7 +91,7 @@ export async function startDashboard(
       if (e.isDirectory) candidates.push(join(runsDir, e.name));
     }
     for (const root of candidates) {
-      const name = basename(resolve(root));
+      const name = runName(root);
       if (runs.has(name)) continue;
       const isRun = await Deno.stat(join(root, "options.json")).then(() => true, () => false);
       if (isRun) runs.set(name, { root, clients: new Set(), live: false, ended: false });
@@ -113,10 +114,9 @@ export async function startDashboard(
       }
     }
   };
-  const nameOf = (root: string) => basename(resolve(root));
   const sampleEvent = (entry: RunEntry, iteration: number) => ({
     iteration,
-    src: `/run/${encodeURIComponent(nameOf(entry.root))}/samples/${iterationName(iteration)}.png`,
+    src: `/run/${encodeURIComponent(runName(entry.root))}/samples/${sampleName(iteration)}`,
   });
 
   // A run of another process: follow its files while someone is watching.
@@ -153,9 +153,9 @@ export async function startDashboard(
               }
             }
           } else if (event.kind === "rename" || event.kind === "create") {
-            const m = /iter_(\d{7})\.png$/.exec(path);
-            if (m && path.includes(`${join("samples", "")}`)) {
-              send(entry, "sample", sampleEvent(entry, Number(m[1])));
+            const iteration = sampleIteration(basename(path));
+            if (iteration !== undefined && basename(dirname(path)) === "samples") {
+              send(entry, "sample", sampleEvent(entry, iteration));
             }
           }
         }
@@ -185,12 +185,19 @@ export async function startDashboard(
     if (parts.some((p) => p === "." || p === ".." || p.includes("/") || p.includes("\\"))) {
       return notFound();
     }
-    await discover();
-    if (parts.length === 1 && parts[0] === "") return page(await indexHtml(runs));
+    // The folder is read again for the index and for a name not seen yet (a
+    // run started since), not for every image and event request.
+    if (parts.length === 1 && parts[0] === "") {
+      await discover();
+      return page(await indexHtml(runs));
+    }
     if (parts.length === 2 && parts[0] === "api" && parts[1] === "runs") {
+      await discover();
       return page(JSON.stringify(await runSummaries(runs)), "application/json");
     }
-    const entry = parts[0] === "run" ? runs.get(parts[1] ?? "") : undefined;
+    const name = parts[0] === "run" ? parts[1] ?? "" : undefined;
+    if (name !== undefined && !runs.has(name)) await discover();
+    const entry = name === undefined ? undefined : runs.get(name);
     if (!entry) return notFound();
     const base = `/run/${encodeURIComponent(parts[1])}/`;
     if (parts.length === 3 && parts[2] === "") {
@@ -219,7 +226,7 @@ export async function startDashboard(
         headers: { "content-type": "text/event-stream", "cache-control": "no-store" },
       });
     }
-    if (parts.length === 4 && parts[2] === "samples" && SAMPLE.test(parts[3])) {
+    if (parts.length === 4 && parts[2] === "samples" && sampleIteration(parts[3]) !== undefined) {
       const dir = join(entry.root, "samples");
       try {
         const [real, realDir] = await Promise.all([
@@ -255,7 +262,7 @@ export async function startDashboard(
   return {
     url: `http://${hostname}:${port}/`,
     addRun(root, total) {
-      runs.set(nameOf(root), { root, total, clients: new Set(), live: true, ended: false });
+      runs.set(runName(root), { root, total, clients: new Set(), live: true, ended: false });
     },
     publish(root, line) {
       const entry = byRoot(root);
@@ -288,6 +295,19 @@ export async function startDashboard(
   };
 }
 
+/**
+ * The name a run directory has on the dashboard (its folder's name).
+ *
+ * @example
+ * ```ts
+ * import { runName } from "./dashboard.ts";
+ * console.log(runName("runs/2026-11-28_061200/")); // "2026-11-28_061200"
+ * ```
+ */
+export function runName(root: string): string {
+  return basename(resolve(root));
+}
+
 /** A run as the index lists it. */
 export interface RunSummary {
   /** Folder name. */
@@ -308,9 +328,8 @@ async function runSummaries(runs: Map<string, RunEntry>): Promise<RunSummary[]> 
   const out: RunSummary[] = [];
   for (const [name, entry] of runs) {
     const metrics = await readMetrics(join(entry.root, "metrics.jsonl")).catch(() => []);
-    const options = await Deno.readTextFile(join(entry.root, "options.json"))
-      .then(JSON.parse, () => ({}));
-    const total = entry.total ?? (options.iterations as number | undefined);
+    const options = await readRunOptions(entry.root).catch(() => undefined);
+    const total = entry.total ?? options?.iterations;
     const lastLine: Record<string, unknown> = metrics.at(-1) ?? {};
     const iteration = (lastLine.iteration as number | undefined) ?? 0;
     const last: Record<string, number> = {};
@@ -341,18 +360,14 @@ async function runSummaries(runs: Map<string, RunEntry>): Promise<RunSummary[]> 
 // Whether the run's lock note names a live process of this machine (the
 // dashboard reads the note; it never takes the lock).
 async function lockHeld(root: string): Promise<boolean> {
-  try {
-    const note = JSON.parse(await Deno.readTextFile(join(root, ".lock")));
-    if (!note.pid || note.host !== Deno.hostname()) return false;
-    return await Deno.stat(`/proc/${note.pid}`).then(() => true, () => false);
-  } catch {
-    return false;
-  }
+  const holder = await readLockHolder(root);
+  if (!holder?.pid || holder.host !== Deno.hostname()) return false;
+  return await Deno.stat(`/proc/${holder.pid}`).then(() => true, () => false);
 }
 
 async function indexHtml(runs: Map<string, RunEntry>): Promise<string> {
   const summaries = await runSummaries(runs);
-  const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const esc = escapeHtml;
   const rows = summaries.map((r) =>
     `<tr data-run="${esc(r.name)}"><td><a href="/run/${encodeURIComponent(r.name)}/">${
       esc(r.name)

@@ -13,7 +13,8 @@ import { writeFileAtomic } from "../ops/formats/atomic_write.ts";
 import { encodeBase64 } from "../ops/formats/base64.ts";
 import { listCheckpoints } from "./checkpoint.ts";
 import { readDataManifest } from "./data_manifest.ts";
-import { iterationName, runDirPaths } from "./run_dir.ts";
+import { readRunOptions, runDirPaths } from "./run_dir.ts";
+import { sampleIteration, sampleName } from "./sinks/sample_sink.ts";
 import { type MetricsLine, readMetrics } from "./sinks/metrics_sink.ts";
 
 /** The metrics keys that are not loss terms. */
@@ -78,15 +79,17 @@ export async function readReportData(root: string): Promise<ReportData> {
   const lossKeys = [...keys].filter((k) => !NOT_LOSSES.has(k));
   const grids: ReportData["grids"] = [];
   const names = await Array.fromAsync(Deno.readDir(run.samples)).catch(() => []);
-  const found = names.map((e) => /^iter_(\d+)\.png$/.exec(e.name))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .sort((a, b) => Number(b[1]) - Number(a[1]))
+  const found = names.map((e) => sampleIteration(e.name))
+    .filter((i): i is number => i !== undefined)
+    .sort((a, b) => b - a)
     .slice(0, REPORT_MAX_GRIDS);
-  for (const m of found) {
-    const png = await Deno.readFile(join(run.samples, m[0])).catch(() => undefined);
-    if (png) grids.push({ iteration: Number(m[1]), png });
+  for (const iteration of found) {
+    const png = await Deno.readFile(join(run.samples, sampleName(iteration))).catch(() =>
+      undefined
+    );
+    if (png) grids.push({ iteration, png });
   }
-  const options = await Deno.readTextFile(run.options).then(JSON.parse, () => ({}));
+  const options: Record<string, unknown> = { ...await readRunOptions(root).catch(() => ({})) };
   const manifest = await readDataManifest(root);
   const benchmark = await readJson(join(root, "report.json")) ??
     await readJson(join(root, "..", "report.json"));
@@ -159,12 +162,14 @@ export async function reportHtml(
   const grids = data.grids.map((g) => ({
     iteration: g.iteration,
     src: live
-      ? `${live.samples}${iterationName(g.iteration)}.png`
+      ? `${live.samples}${sampleName(g.iteration)}`
       : `data:image/png;base64,${encodeBase64(g.png)}`,
   }));
   const payload = { series: data.series, losses: data.losses, grids, live };
   const rows = (o: Record<string, unknown>) =>
-    Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(show(v))}</td></tr>`)
+    Object.entries(o).map(([k, v]) =>
+      `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(show(v))}</td></tr>`
+    )
       .join("");
   const last = data.series.iteration.at(-1) ?? 0;
   const dataRows: Record<string, unknown> = data.data
@@ -177,7 +182,7 @@ export async function reportHtml(
   if (data.backend) dataRows.backend = data.backend;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>${esc(data.name)}: DiscoGAN run report</title>
+<title>${escapeHtml(data.name)}: DiscoGAN run report</title>
 <style>${css}
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}
@@ -186,9 +191,9 @@ table{border-collapse:collapse}th,td{text-align:left;padding:2px 8px;border-bott
 #grid img{max-width:100%;image-rendering:pixelated;border:1px solid #ccc}
 pre{background:#f6f6f6;padding:.6em;overflow:auto;max-height:30em}
 </style></head><body>
-<h1>${esc(data.name)}</h1>
+<h1>${escapeHtml(data.name)}</h1>
 <p>${data.series.iteration.length} iterations logged (last: ${last}); generated ${
-    esc(new Date().toISOString())
+    escapeHtml(new Date().toISOString())
   }.${live ? ' Live: <span id="live">waiting for the next iteration</span>.' : ""}</p>
 <h2>Losses</h2>
 <p>Thin lines: every iteration; thick: a debiased exponential moving average (TensorBoard's
@@ -201,12 +206,12 @@ smoothing, weight 1 - 10 / iterations logged, from 0.6 to 0.98).</p>
 <input id="grid-slider" type="range" min="0" max="${Math.max(0, grids.length - 1)}" value="0">
 <div id="grid"></div>
 <h2>Data</h2><table>${rows(dataRows)}</table>
-<h2>Checkpoints kept</h2><p>${esc(data.checkpoints.join(", ") || "none yet")}</p>
+<h2>Checkpoints kept</h2><p>${escapeHtml(data.checkpoints.join(", ") || "none yet")}</p>
 <h2>Options</h2><table>${rows(data.options)}</table>
 ${
     data.benchmark === undefined
       ? ""
-      : `<h2>Benchmark report</h2><pre>${esc(JSON.stringify(data.benchmark, null, 2))}</pre>`
+      : `<h2>Benchmark report</h2><pre>${escapeHtml(JSON.stringify(data.benchmark, null, 2))}</pre>`
   }
 <script>${js}</script>
 <script>
@@ -321,7 +326,16 @@ function show(v: unknown): string {
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
-function esc(s: string): string {
+/**
+ * `s` with the characters HTML gives meaning to (`& < > " '`) escaped.
+ *
+ * @example
+ * ```ts
+ * import { escapeHtml } from "./report.ts";
+ * console.log(escapeHtml("<a>")); // "&#60;a&#62;"
+ * ```
+ */
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

@@ -78,7 +78,7 @@ export async function lockRunDir(root: string): Promise<RunLock> {
       `cannot open the lock file ${path}: ${(e as Error).message}. Choose a writable --run-dir.`,
     );
   }
-  const previous = await readHolder(path);
+  const previous = await readLockHolder(root);
   if (!await file.tryLock(true)) {
     file.close();
     throw new RunDirBusyError(root, previous);
@@ -113,9 +113,19 @@ export async function lockRunDir(root: string): Promise<RunLock> {
   };
 }
 
-async function readHolder(path: string): Promise<LockHolder | undefined> {
+/**
+ * What the lock note of run directory `root` says of its holder (pid 0: the
+ * last holder released it); undefined when there is no readable note.
+ *
+ * @example
+ * ```ts
+ * import { readLockHolder } from "./run_lock.ts";
+ * console.log(await readLockHolder(await Deno.makeTempDir())); // undefined
+ * ```
+ */
+export async function readLockHolder(root: string): Promise<LockHolder | undefined> {
   try {
-    const holder = JSON.parse(await Deno.readTextFile(path)) as LockHolder;
+    const holder = JSON.parse(await Deno.readTextFile(join(root, ".lock"))) as LockHolder;
     return Number.isInteger(holder.pid) ? holder : undefined;
   } catch {
     return undefined; // empty (new) or unreadable: nothing to name

@@ -3,21 +3,18 @@
 // index lists the run. Paths outside the runs are 404s. A dashboard whose client
 // goes away or whose port is taken leaves the run's losses and checkpoints as
 // they are without it.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { startDashboard } from "../pipeline/dashboard.ts";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { listCheckpoints } from "../pipeline/checkpoint.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import type { TrainOptions } from "../pipeline/options.ts";
 import { launchChromium } from "./browser.ts";
 
-const data = await ensureDefaultDataset({
-  root: join(await Deno.makeTempDir(), "emoji"),
-  limit: 8,
-});
+const data = await tinyDataset(8);
 const base: Partial<TrainOptions> = {
   dataA: data.trainA,
   dataB: data.trainB,

@@ -1,11 +1,11 @@
 // Data that change under a run: files deleted, truncated or replaced while a
 // source reads them are skipped once each (or read anew), and a resume after
 // files were added or removed says what changed and stays deterministic.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import sharp from "sharp";
 import { unpairedSource } from "../pipeline/batch_source.ts";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { readDataManifest } from "../pipeline/data_manifest.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
@@ -48,10 +48,7 @@ Deno.test("files deleted, truncated or replaced during a run are skipped once ea
 });
 
 Deno.test("a resume after files were added and removed says what changed, and is deterministic", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 10,
-  });
+  const data = await tinyDataset(10);
   // Copies of the folders, to change.
   const tmp = await Deno.makeTempDir();
   const dirs = { a: join(tmp, "A"), b: join(tmp, "B") };

@@ -1,10 +1,10 @@
 // The pool of past fakes: CycleGAN's query rule, seeded coin flips, and a run
 // with a pool that resumes exactly from its checkpointed contents.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tf } from "../ops/tf.ts";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { listCheckpoints } from "../pipeline/checkpoint.ts";
 import { FakePool } from "../pipeline/fake_pool.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
@@ -62,10 +62,7 @@ Deno.test("a pool's draws depend on its key only, and restore from a snapshot", 
 });
 
 Deno.test("a run with --pool-size resumes exactly, the pools in its checkpoints", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 16,
-  });
+  const data = await tinyDataset(16);
   const options: Partial<TrainOptions> = {
     dataA: data.trainA,
     dataB: data.trainB,

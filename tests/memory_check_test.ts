@@ -1,21 +1,18 @@
 // Sizes that do not fit: refused before training with the estimate and what to
 // change; the estimate errs high, not low, against a measured iteration.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { estimateTrainingMemory, MEMORY_MODEL, MemoryFitError } from "../pipeline/memory_check.ts";
 import { train } from "../pipeline/train.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 
 Deno.test("a batch that will not fit the wasm heap is refused before anything is written", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 4,
-  });
+  const data = await tinyDataset(4);
   const runDir = join(await Deno.makeTempDir(), "run");
   await assert.rejects(
     train({

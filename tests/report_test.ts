@@ -2,18 +2,15 @@
 // package) driven by playwright-core, headless. A tiny run's report.html opens
 // from disk, its charts hold as many points as metrics.jsonl has lines, every
 // sample grid loads, and the page logs no error.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import { launchChromium } from "./browser.ts";
 
 Deno.test("a run's report.html shows every metrics line and every grid in Chromium, with no error", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 8,
-  });
+  const data = await tinyDataset(8);
   const runDir = join(await Deno.makeTempDir(), "run");
   disposeTrainResult(
     await train({

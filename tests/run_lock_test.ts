@@ -1,9 +1,9 @@
 // One writer per run directory: a second writer is refused with the holder's
 // process named, and a lock left by a killed process is taken over.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { lockRunDir, RunDirBusyError } from "../pipeline/run_lock.ts";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 
 const LOCK_MODULE = new URL("../pipeline/run_lock.ts", import.meta.url).href;
@@ -23,10 +23,7 @@ Deno.test("a run directory's lock is exclusive, and free again once released", a
 });
 
 Deno.test("train --resume on a directory another process writes is refused; after a kill it is taken over", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 8,
-  });
+  const data = await tinyDataset(8);
   const runDir = join(await Deno.makeTempDir(), "run");
   const quiet = { quiet: true, log: () => {} };
   disposeTrainResult(

@@ -1,9 +1,9 @@
 // --tensorboard: TensorBoard's own reader (pip's tensorboard) reads the event
 // files of a tiny run back: the losses of metrics.jsonl at the same steps, the
 // sample grids as the same PNGs, the options as text.
+import { tinyDataset } from "./tiny_data.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { sampleName } from "../pipeline/sinks/sample_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
@@ -17,10 +17,7 @@ interface Read {
 }
 
 Deno.test("TensorBoard reads back a run's losses, timing, sample grids and options", async () => {
-  const data = await ensureDefaultDataset({
-    root: join(await Deno.makeTempDir(), "emoji"),
-    limit: 8,
-  });
+  const data = await tinyDataset(8);
   const runDir = join(await Deno.makeTempDir(), "run");
   const result = await train({
     dataA: data.trainA,

@@ -6,7 +6,7 @@
  * never stops or slows the run: publishing only queues bytes for clients.
  * @module
  */
-import { type Dashboard, startDashboard } from "../dashboard.ts";
+import { type Dashboard, runName, startDashboard } from "../dashboard.ts";
 import type { IterationRecord, Sink } from "../record.ts";
 
 /** Where the dashboard serves and what it serves. */
@@ -74,8 +74,4 @@ export async function dashboardSink(o: DashboardSinkOptions): Promise<Sink | und
       await dashboard.close();
     },
   };
-}
-
-function runName(root: string): string {
-  return root.replace(/\/+$/, "").split("/").pop() ?? root;
 }

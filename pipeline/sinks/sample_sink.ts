@@ -73,6 +73,21 @@ export function sampleName(iteration: number): string {
 }
 
 /**
+ * The iteration of a sample grid's file name (the inverse of
+ * {@link sampleName}); undefined for any other name.
+ *
+ * @example
+ * ```ts
+ * import { sampleIteration } from "./sample_sink.ts";
+ * console.log(sampleIteration("iter_0000100.png"), sampleIteration("../x.png")); // 100 undefined
+ * ```
+ */
+export function sampleIteration(name: string): number | undefined {
+  const m = /^iter_(\d{7,})\.png$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
  * Writes `samples/iter_NNNNNNN.png` every `every` iterations and at the end.
  *
  * @example
