@@ -337,7 +337,7 @@ export function createDiscoGan(config: DiscoGanConfig = {}): DiscoGanModels {
  */
 export function disposeDiscoGan(models: DiscoGanModels): void {
   for (const net of Object.values(models)) {
-    for (const v of net.params.values()) {
+    for (const v of [...net.params.values(), ...(net.buffers?.values() ?? [])]) {
       v.dispose();
     }
   }

@@ -3,6 +3,7 @@
  * @module
  */
 import { type Tensor4D, tf, type Variable } from "../ops/tf.ts";
+import type { OnnxGraph } from "../ops/formats/onnx.ts";
 
 /** How a network runs: dropout on while training, off for samples and inference. */
 export interface ApplyOptions {
@@ -43,6 +44,13 @@ export interface Network {
   readonly buffers?: Map<string, Variable>;
   /** The forward pass. */
   apply(x: Tensor4D, options?: ApplyOptions): Tensor4D;
+  /**
+   * Writes the inference pass (dropout off, BatchNorm on its running
+   * statistics) into an ONNX graph in NCHW layout, from the input named
+   * `input`; returns the output's name. Every generator has it, so that
+   * `deno task export` can write it (`pipeline/export_onnx.ts`).
+   */
+  toOnnx?(graph: OnnxGraph, input: string): string;
 }
 
 let instances = 0;

@@ -30,9 +30,11 @@
  * @module
  */
 import { type Tensor4D, tf, type Variable } from "../ops/tf.ts";
+import type { OnnxGraph } from "../ops/formats/onnx.ts";
 import { batchNorm2d } from "../ops/batch_norm.ts";
 import { instanceNormAct, type NormActivation } from "../ops/norm_act.ts";
 import { type ApplyOptions, type Network, param, ParamBuilder } from "./network.ts";
+import { OnnxLayers } from "./onnx_layers.ts";
 
 /** The normalisation of the paper's networks: BatchNorm (the paper's) or InstanceNorm. */
 export type PaperNorm = "batch" | "instance";
@@ -199,6 +201,8 @@ export interface PaperStack {
    * last. `training`: BatchNorm on batch statistics, running ones updated.
    */
   run(x: Tensor4D, training: boolean): Tensor4D[];
+  /** The inference pass as ONNX nodes (see `Network.toOnnx`). */
+  toOnnx(graph: OnnxGraph, input: string): string;
 }
 
 /**
@@ -278,6 +282,24 @@ export function paperStack(
       let h = x;
       for (const l of layers) outputs.push(h = layer(h, l, training));
       return outputs;
+    },
+    toOnnx: (graph, input) => {
+      const onnx = new OnnxLayers(graph, params, buffers);
+      let h = input;
+      for (const l of layers) {
+        const module = `main.${l.index}`;
+        const pad = l.stride === 2 ? 1 : 0;
+        h = l.transpose
+          ? onnx.convTranspose(h, module, l.stride, pad)
+          : onnx.conv(h, module, l.stride, pad);
+        if (l.normalized) {
+          h = norm === "batch"
+            ? onnx.batchNorm(h, `main.${l.index + 1}`)
+            : onnx.instanceNorm(h, l.cout);
+        }
+        h = onnx.activation(h, l.activation);
+      }
+      return h;
     },
   };
 }
@@ -374,5 +396,6 @@ export function paperGenerator(options: PaperGeneratorOptions = {}): PaperNetwor
         return outputs[outputs.length - 1];
       });
     },
+    toOnnx: stack.toOnnx,
   };
 }

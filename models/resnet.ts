@@ -8,6 +8,7 @@ import { instanceNormAct } from "../ops/norm_act.ts";
 import { reflectionPad2d } from "../ops/padding.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { type Network, param, ParamBuilder } from "./network.ts";
+import { OnnxLayers } from "./onnx_layers.ts";
 
 /** Widths of the ResNet generator. */
 export interface ResNetOptions {
@@ -105,5 +106,23 @@ export function resnetGenerator(options: ResNetOptions): Network {
           c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0),
         );
       }),
+    toOnnx: (graph, input) => {
+      const l = new OnnxLayers(graph, params);
+      const convIn = (x: string, module: string, stride: number, pad: number) =>
+        l.instanceNorm(l.conv(x, module, stride, pad), l.channels(module));
+      const inRelu = (x: string, module: string, stride: number, pad: number) =>
+        l.activation(convIn(x, module, stride, pad), "relu");
+      let y = inRelu(l.pad(input, channels), "model.1", 1, 0);
+      y = inRelu(y, "model.4", 2, 1);
+      y = inRelu(y, "model.7", 2, 1);
+      for (let i = 0; i < n; i++) {
+        const pre = `model.${10 + i}.block`;
+        const r = inRelu(l.pad(y, 1), `${pre}.1`, 1, 0);
+        y = l.add(y, convIn(l.pad(r, 1), `${pre}.5`, 1, 0));
+      }
+      y = inRelu(l.upsample2x(y), `model.${11 + n}`, 1, 1);
+      y = inRelu(l.upsample2x(y), `model.${15 + n}`, 1, 1);
+      return l.activation(l.conv(l.pad(y, channels), `model.${19 + n}`, 1, 0), "tanh");
+    },
   };
 }

@@ -7,6 +7,7 @@ import { conv2d, convTranspose2dUp } from "../ops/conv.ts";
 import { instanceNormAct } from "../ops/norm_act.ts";
 import { upsampleConv } from "../ops/upsample_conv.ts";
 import { type ApplyOptions, type Network, param, ParamBuilder } from "./network.ts";
+import { OnnxLayers } from "./onnx_layers.ts";
 
 /** Widths of the U-Net generator. */
 export interface UNetOptions {
@@ -145,5 +146,26 @@ export function unetGenerator(options: UNetOptions): UNetGenerator {
     params,
     applyWithActivations,
     apply: (x, opts) => tf.tidy(() => applyWithActivations(x, opts).output),
+    toOnnx: (graph, input) => {
+      const l = new OnnxLayers(graph, params);
+      const skips: string[] = [];
+      let h = input;
+      for (const [name, , , normalize] of DOWN) {
+        const module = `${name}.model.0`;
+        h = l.conv(h, module, 2, 1);
+        if (normalize) h = l.instanceNorm(h, l.channels(module));
+        skips.push(h = l.activation(h, "leakyRelu"));
+      }
+      skips.pop();
+      for (const [name] of UP) {
+        const module = `${name}.model.0`;
+        const u = l.convTranspose(h, module, 2, 1);
+        const normalized = l.instanceNorm(u, l.channels(module, true));
+        h = l.concatChannels([l.activation(normalized, "relu"), skips.pop() as string]);
+      }
+      // Upsample, then ZeroPad2d((1, 0, 1, 0)) and the conv's own padding of 1.
+      const final = l.conv(l.upsample2x(h), "final.2", 1, [2, 2, 1, 1]);
+      return l.activation(final, "tanh");
+    },
   };
 }

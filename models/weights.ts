@@ -32,6 +32,26 @@ export function torchShape(shape: readonly number[]): number[] {
   return shape.length === 4 ? TO_TORCH.map((i) => shape[i]) : [...shape];
 }
 
+/**
+ * One parameter or buffer in PyTorch layout (conv weights transposed), read
+ * synchronously.
+ *
+ * @example
+ * ```ts
+ * import { patchGanDiscriminator } from "./patchgan.ts";
+ * import { torchRecord } from "./weights.ts";
+ * const w = patchGanDiscriminator({ ndf: 8 }).params.get("model.0.weight");
+ * if (w) console.log(torchRecord(w).shape); // [8, 3, 4, 4]
+ * ```
+ */
+export function torchRecord(v: Variable): TensorRecord {
+  if (v.rank !== 4) return { shape: [...v.shape], data: v.dataSync() as Float32Array };
+  const t = tf.transpose(v, TO_TORCH);
+  const data = t.dataSync() as Float32Array;
+  t.dispose();
+  return { shape: torchShape(v.shape), data };
+}
+
 // A state_dict lists each module's parameters, then its buffers: a buffer goes
 // after the last entry of its module (its name up to the last dot).
 function stateEntries(net: Network): [string, Variable][] {

@@ -13,6 +13,8 @@ import { listCheckpoints } from "./checkpoint.ts";
 import { DataError, decodeImage, listImages } from "./image_folder.ts";
 import { readRunOptions } from "./run_dir.ts";
 import { fromBytes, toBytes } from "./image_tensors.ts";
+import type { Network } from "../models/network.ts";
+import type { TrainOptions } from "./options.ts";
 
 /** Which generator to apply: G_AB (A to B) or G_BA. */
 export type Direction = "ab" | "ba";
@@ -40,6 +42,51 @@ export async function resolveCheckpoint(
   );
 }
 
+/** A checkpoint's generator, loaded: what `translate` and `export` run. */
+export interface LoadedGenerator {
+  /** G_AB or G_BA with the checkpoint's weights (and BatchNorm statistics). */
+  generator: Network;
+  /** The run's options (`options.json`). */
+  options: TrainOptions;
+  /** The checkpoint folder the weights came from. */
+  checkpoint: string;
+  /** Frees the networks' weights. */
+  dispose(): void;
+}
+
+/**
+ * Loads G_AB (`direction` "ab") or G_BA of a run directory's newest
+ * checkpoint, or of a checkpoint folder, as the run's options build it.
+ *
+ * @throws {Error} Naming the file, when the options or the weights cannot be
+ * read or do not fit the network the options describe.
+ *
+ * @example
+ * ```ts
+ * import { loadGenerator } from "./translate.ts";
+ * const { generator, options, dispose } = await loadGenerator("runs/example", "ab");
+ * console.log(generator.kind, options.imageSize);
+ * dispose();
+ * ```
+ */
+export async function loadGenerator(
+  checkpointPath: string,
+  direction: Direction,
+): Promise<LoadedGenerator> {
+  const { checkpoint, runDir } = await resolveCheckpoint(checkpointPath);
+  const options = await readRunOptions(runDir);
+  const models = createDiscoGan(options);
+  const key = direction === "ab" ? "gAB" : "gBA";
+  const file = join(checkpoint, `${ROLE_NAMES[key]}.safetensors`);
+  try {
+    loadStateDict(models[key], await readSafetensors(file), file);
+  } catch (e) {
+    disposeDiscoGan(models);
+    throw e;
+  }
+  return { generator: models[key], options, checkpoint, dispose: () => disposeDiscoGan(models) };
+}
+
 /**
  * Translates image files (or every image in folders) with a checkpoint's G_AB
  * or G_BA and writes `<name>.png` files into `outDir`. Images are resized to
@@ -58,13 +105,7 @@ export async function translateFiles(
   outDir: string,
   options: { batchSize?: number } = {},
 ): Promise<string[]> {
-  const { checkpoint, runDir } = await resolveCheckpoint(checkpointPath);
-  const o = await readRunOptions(runDir);
-  const models = createDiscoGan(o);
-  const key = direction === "ab" ? "gAB" : "gBA";
-  const g = models[key];
-  const file = join(checkpoint, `${ROLE_NAMES[key]}.safetensors`);
-  loadStateDict(g, await readSafetensors(file), file);
+  const { generator: g, options: o, dispose } = await loadGenerator(checkpointPath, direction);
 
   const files: string[] = [];
   for (const input of inputs) {
@@ -97,6 +138,6 @@ export async function translateFiles(
       written.push(path);
     }
   }
-  disposeDiscoGan(models);
+  dispose();
   return written;
 }
