@@ -2,6 +2,7 @@
 import { OptionError, TRAIN_OPTIONS, type TrainOptions } from "../pipeline/options.ts";
 import { flagKinds, optionHelp } from "../models/options.ts";
 import { train } from "../pipeline/train.ts";
+import { torchCommand } from "../pipeline/torch_command.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 
 // Every training option's flag and help line come from the options table;
@@ -15,6 +16,9 @@ ${optionHelp(TRAIN_OPTIONS)}
 Run
   --resume DIR           continue the run in DIR from its newest checkpoint
                          (with --iterations/--epochs to train it longer)
+  --export-torch DIR     print the torchrun command that continues the run in DIR on
+                         PyTorch (scripts/torch/train_ddp.py; see the README), and exit
+  --nproc N              with --export-torch: processes (GPUs) on the machine (default 1)
   --quiet                no progress bar
   --help                 this text
 
@@ -23,6 +27,8 @@ Ctrl-C stops after the current iteration and saves a checkpoint.`;
 const FLAGS: Record<string, FlagKind> = {
   ...flagKinds(TRAIN_OPTIONS),
   resume: "string",
+  exportTorch: "string",
+  nproc: "number",
   quiet: "boolean",
   help: "boolean",
 };
@@ -40,7 +46,16 @@ if (import.meta.main) {
         "unexpected argument; options start with -- (see --help)",
       );
     }
-    const { resume, quiet, help: _, ...options } = values;
+    const { resume, quiet, exportTorch, nproc, help: _, ...options } = values;
+    if (exportTorch) {
+      console.log(
+        await torchCommand(exportTorch as string, {
+          nproc: (nproc ?? 1) as number,
+          iterations: options.iterations as number | undefined,
+        }),
+      );
+      Deno.exit(0);
+    }
     const stop = new AbortController();
     const onInterrupt = () => {
       if (stop.signal.aborted) Deno.exit(130); // a second Ctrl-C does not wait

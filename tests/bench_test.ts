@@ -6,6 +6,9 @@ import { createDiscoGan } from "../models/discogan.ts";
 import { stateDict } from "../models/weights.ts";
 import { tf } from "../ops/tf.ts";
 import { iterationFlops } from "../scripts/bench_flops.ts";
+import { missing } from "./native.ts";
+
+const noTorch = await missing("torch", "the PyTorch network checks of tests/bench_test.ts");
 
 Deno.test("the bench writes a JSON row with finite numbers", async () => {
   const dir = await Deno.makeTempDir();
@@ -52,7 +55,10 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
 // The PyTorch side of the bench builds the same networks as ours: the same
 // state_dict names and shapes, parameters and buffers.
 for (const [generator, discriminator] of [["resnet", "patchgan"], ["paper", "paper"]] as const) {
-  Deno.test(`the bench's PyTorch ${generator} + ${discriminator} are our networks`, async () => {
+  Deno.test({
+    name: `the bench's PyTorch ${generator} + ${discriminator} are our networks`,
+    ignore: noTorch,
+  }, async () => {
     const root = new URL("..", import.meta.url).pathname;
     const { code, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
       args: [

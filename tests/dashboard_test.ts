@@ -13,6 +13,9 @@ import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import type { TrainOptions } from "../pipeline/options.ts";
 import { launchChromium } from "./browser.ts";
+import { missing } from "./native.ts";
+
+const noChromium = await missing("chromium", "the live dashboard test in tests/dashboard_test.ts");
 
 const data = await tinyDataset(8);
 const base: Partial<TrainOptions> = {
@@ -32,7 +35,10 @@ function freePort(): number {
   return port;
 }
 
-Deno.test("the live dashboard gains points and grids during a run, and lists it", async () => {
+Deno.test({
+  name: "the live dashboard gains points and grids during a run, and lists it",
+  ignore: noChromium,
+}, async () => {
   const port = freePort();
   const runDir = join(await Deno.makeTempDir(), "live-run");
   const logs: string[] = [];

@@ -1,12 +1,16 @@
-// Loading the PyTorch parity fixtures (../shared/fixtures/parity) as TF.js tensors.
+// Loading the PyTorch parity fixtures (tests/fixtures/parity) as TF.js tensors.
+import { fileURLToPath } from "node:url";
 import { tf } from "../ops/tf.ts";
 import { readSafetensors, type SafetensorsFile } from "../ops/formats/safetensors.ts";
 import { loadStateDict } from "../models/weights.ts";
 import type { Network } from "../models/network.ts";
 
-/** The fixture folder: $DISCOGAN_FIXTURES, else ../shared/fixtures/parity beside the repo. */
+/**
+ * The fixture folder: $DISCOGAN_FIXTURES, else the repository's
+ * tests/fixtures/parity/ (written by its make_fixtures.py).
+ */
 export const FIXTURES = Deno.env.get("DISCOGAN_FIXTURES") ??
-  new URL("../../shared/fixtures/parity/", import.meta.url).pathname;
+  fileURLToPath(new URL("./fixtures/parity/", import.meta.url));
 
 const cache = new Map<string, Promise<SafetensorsFile>>();
 

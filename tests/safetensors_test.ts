@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   checkTensorSet,
   decodeSafetensors,
@@ -13,9 +12,7 @@ import {
   writeSafetensors,
 } from "../ops/formats/safetensors.ts";
 import { writeFileAtomic, writeFileAtomicSync } from "../ops/formats/atomic_write.ts";
-
-const FIXTURES = Deno.env.get("DISCOGAN_FIXTURES") ??
-  fileURLToPath(new URL("../../shared/fixtures/parity/", import.meta.url));
+import { FIXTURES } from "./fixtures.ts";
 
 const SRC = "bad.safetensors";
 
@@ -51,7 +48,7 @@ function fixture(name: string): string {
   const path = join(FIXTURES, name);
   assert.ok(
     existsSync(path),
-    `fixture ${path} not found; set DISCOGAN_FIXTURES`,
+    `fixture ${path} not found; run tests/fixtures/parity/make_fixtures.py or set DISCOGAN_FIXTURES`,
   );
   return path;
 }
