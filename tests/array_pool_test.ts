@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { MIN_POOLED_ELEMENTS } from "../ops/runtime/array_pool.ts";
+import { backendMissing } from "./native.ts";
 
 const N = MIN_POOLED_ELEMENTS * 2;
 
@@ -13,7 +14,10 @@ function arrayOf(t: tf.Tensor): unknown {
     .get(t.dataId).values;
 }
 
-Deno.test("a disposed output's array serves the next output of that length", async () => {
+Deno.test({
+  name: "a disposed output's array serves the next output of that length",
+  ignore: await backendMissing("blas", "tests/array_pool_test.ts"),
+}, async () => {
   await useBackend("blas");
   const a = tf.fill([N], 1), b = tf.fill([N], 2);
   const first = tf.add(a, b);
@@ -25,7 +29,10 @@ Deno.test("a disposed output's array serves the next output of that length", asy
   tf.dispose([a, b, second]);
 });
 
-Deno.test("an array read out with dataSync or data is never reused", async () => {
+Deno.test({
+  name: "an array read out with dataSync or data is never reused",
+  ignore: await backendMissing("blas", "tests/array_pool_test.ts"),
+}, async () => {
   await useBackend("blas");
   const a = tf.fill([N], 1), b = tf.fill([N], 2);
   for (const read of ["dataSync", "data"] as const) {
@@ -40,7 +47,10 @@ Deno.test("an array read out with dataSync or data is never reused", async () =>
   tf.dispose([a, b]);
 });
 
-Deno.test("a slice (a view of its input) keeps its values after the input is disposed", async () => {
+Deno.test({
+  name: "a slice (a view of its input) keeps its values after the input is disposed",
+  ignore: await backendMissing("blas", "tests/array_pool_test.ts"),
+}, async () => {
   await useBackend("blas");
   const a = tf.fill([2, N], 1), b = tf.fill([2, N], 2);
   const sum = tf.add(a, b);
@@ -51,7 +61,10 @@ Deno.test("a slice (a view of its input) keeps its values after the input is dis
   tf.dispose([a, b, row, other]);
 });
 
-Deno.test("a training iteration's numbers do not depend on reuse: two runs agree", async () => {
+Deno.test({
+  name: "a training iteration's numbers do not depend on reuse: two runs agree",
+  ignore: await backendMissing("onednn", "tests/array_pool_test.ts"),
+}, async () => {
   await useBackend("onednn");
   const { createDiscoGan } = await import("../models/discogan.ts");
   const { discoGanIteration } = await import("../pipeline/iteration.ts");

@@ -9,6 +9,7 @@ import { CPU_BACKENDS } from "./fixtures.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState, networkParams } from "../pipeline/training_state.ts";
+import { backendMissing } from "./native.ts";
 
 type Case = { f: () => tf.Scalar; xs: Variable[] };
 type Grad = (
@@ -134,7 +135,10 @@ function graphs(): [string, Case][] {
 }
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`same gradients, bit for bit, and same tensors left as engine.gradients on ${backend}`, async () => {
+  Deno.test({
+    name: `same gradients, bit for bit, and same tensors left as engine.gradients on ${backend}`,
+    ignore: await backendMissing(backend, `tests/gradients_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const base = tf.memory().numTensors;
     const cases = graphs();
@@ -248,7 +252,10 @@ Deno.test("the peak during a deep chain is lower than the engine's", async () =>
 });
 
 for (const backend of ["blas", "onednn"] as const) {
-  Deno.test(`on ${backend}, a weight used twice sums its gradients in place, to the engine's bits`, async () => {
+  Deno.test({
+    name: `on ${backend}, a weight used twice sums its gradients in place, to the engine's bits`,
+    ignore: await backendMissing(backend, `tests/gradients_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const w = kernel([4, 4, 8, 8]);
     const x = tf.randomNormal([1, 32, 32, 8], 0, 1, "float32", 12) as tf.Tensor4D;
@@ -274,7 +281,11 @@ for (const backend of ["blas", "onednn"] as const) {
 }
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`Adam during the generators' backward pass gives the weights of Adam after it on ${backend}`, async () => {
+  Deno.test({
+    name:
+      `Adam during the generators' backward pass gives the weights of Adam after it on ${backend}`,
+    ignore: await backendMissing(backend, `tests/gradients_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const weights = async (skipNonFinite: boolean) => {
       // skipNonFinite keeps the update after the pass (its guard needs every gradient).

@@ -61,3 +61,22 @@ export async function missing(library: NativeLibrary, what: string): Promise<boo
   console.log(`ignored: ${what} needs ${name} (${install})`);
   return true;
 }
+
+const printed = new Set<string>();
+
+/**
+ * Whether the tests of `what` on `backend` should be ignored: "blas" needs
+ * OpenBLAS, "onednn" oneDNN, "webgpu" a Vulkan driver; the others need
+ * nothing. Prints the "ignored" line once per file and library.
+ */
+export async function backendMissing(backend: string, what: string): Promise<boolean> {
+  const library = ({ blas: "openblas", onednn: "onednn", webgpu: "vulkan" } as const)[
+    backend as "blas" | "onednn" | "webgpu"
+  ];
+  if (!library) return false;
+  if (REQUIRE_NATIVE) return false;
+  const key = `${library} ${what}`;
+  if (printed.has(key)) return !(await present[library]());
+  printed.add(key);
+  return await missing(library, what);
+}

@@ -5,6 +5,7 @@ import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
 import { instanceNormAct, type NormActivation } from "../ops/norm_act.ts";
+import { backendMissing } from "./native.ts";
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
@@ -18,7 +19,10 @@ const composite = (x: tf.Tensor4D, act: NormActivation) =>
     : tf.leakyRelu(instanceNorm(x), 0.2);
 
 for (const backend of ["blas", "cpu", "wasm"] as const) {
-  Deno.test(`instanceNormAct equals act(instanceNorm(x)), values and gradients, on ${backend}`, async () => {
+  Deno.test({
+    name: `instanceNormAct equals act(instanceNorm(x)), values and gradients, on ${backend}`,
+    ignore: await backendMissing(backend, `tests/norm_act_test.ts`),
+  }, async () => {
     await useBackend(backend);
     // Batch 2, odd sizes; channel 1 of image 0 constant (x̂ exactly 0 there:
     // the activation's slope at 0 is the negative side's, as in PyTorch).

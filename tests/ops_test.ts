@@ -6,6 +6,7 @@ import { bceWithLogits, distance, ganLoss } from "../ops/losses.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { Adam } from "../ops/adam.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
+import { backendMissing } from "./native.ts";
 
 const close = (a: number, b: number, tol = 1e-6) =>
   assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
@@ -51,7 +52,10 @@ Deno.test("distances: l2, l1, cosine, hinge", async () => {
 });
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`upsample gradient is right for every batch item on ${backend}`, async () => {
+  Deno.test({
+    name: `upsample gradient is right for every batch item on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const [n, h, w, c] = [3, 2, 3, 2];
     const x = tf.randomNormal([n, h, w, c], 0, 1, "float32", 1) as tf.Tensor4D;
@@ -76,7 +80,10 @@ for (const backend of CPU_BACKENDS) {
     assert.equal(up[2][3][5][1], (x.arraySync() as number[][][][])[2][1][2][1]);
   });
 
-  Deno.test(`Conv2DBackpropFilter kernel equals the definition on ${backend}`, async () => {
+  Deno.test({
+    name: `Conv2DBackpropFilter kernel equals the definition on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
     await useBackend(backend);
     type Shape = [number, number, number, number];
     const cases: [
@@ -138,7 +145,10 @@ for (const backend of CPU_BACKENDS) {
 
 for (const backend of CPU_BACKENDS) {
   // cpu and blas update in place in one fused loop; wasm with tensor ops.
-  Deno.test(`Adam follows PyTorch's update over several steps on ${backend}`, async () => {
+  Deno.test({
+    name: `Adam follows PyTorch's update over several steps on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const opts = { lr: 0.01, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
     const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2, 0.5])));
@@ -199,7 +209,10 @@ Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding inc
 });
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`the sub-pixel final block equals upsample, pad and conv, gradients too, on ${backend}`, async () => {
+  Deno.test({
+    name: `the sub-pixel final block equals upsample, pad and conv, gradients too, on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const { upsampleConv } = await import("../ops/upsample_conv.ts");
     const { conv2d } = await import("../ops/conv.ts");
@@ -228,7 +241,10 @@ for (const backend of CPU_BACKENDS) {
 }
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`instance norm's written-out gradient equals autodiff through its formula on ${backend}`, async () => {
+  Deno.test({
+    name: `instance norm's written-out gradient equals autodiff through its formula on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const { instanceNorm } = await import("../ops/instance_norm.ts");
     const x = tf.add(

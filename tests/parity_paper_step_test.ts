@@ -13,6 +13,7 @@ import { loadStateDict, stateDict } from "../models/weights.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
+import { backendMissing } from "./native.ts";
 
 const DIR = new URL("./fixtures/paper_step/", import.meta.url).pathname;
 const ITERATIONS = 4;
@@ -204,7 +205,10 @@ async function check(backend: BackendName): Promise<{ failures: string[]; measur
 }
 
 for (const backend of CPU_BACKENDS) {
-  Deno.test(`paper preset: four iterations match PyTorch on ${backend}`, async () => {
+  Deno.test({
+    name: `paper preset: four iterations match PyTorch on ${backend}`,
+    ignore: await backendMissing(backend, `tests/parity_paper_step_test.ts`),
+  }, async () => {
     const { failures, measured } = await check(backend);
     if (Deno.env.get("DISCOGAN_PARITY_REPORT")) {
       const row = Object.entries(measured).map(([k, v]) => `${k} ${v.toExponential(2)}`);

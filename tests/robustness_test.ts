@@ -12,6 +12,7 @@ import { readMetrics } from "../pipeline/sinks/metrics_sink.ts";
 import { readSafetensors } from "../ops/formats/safetensors.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
 import type { TensorBatch } from "../pipeline/operators.ts";
+import { backendMissing } from "./native.ts";
 
 const quiet = { quiet: true, log: () => {} };
 
@@ -24,7 +25,10 @@ function batch(fill?: number) {
 }
 
 for (const backend of ["wasm", "blas"] as const) {
-  Deno.test(`skipNonFinite leaves networks and optimizers untouched by a NaN batch on ${backend}`, async () => {
+  Deno.test({
+    name: `skipNonFinite leaves networks and optimizers untouched by a NaN batch on ${backend}`,
+    ignore: await backendMissing(backend, `tests/robustness_test.ts`),
+  }, async () => {
     await useBackend(backend);
     const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4 }), {
       losses: { skipNonFinite: true },
