@@ -16,6 +16,7 @@
  */
 export type { KernelConfig, Scalar, Tensor, Tensor4D, Variable } from "./ops/tf.ts";
 export * from "./ops/runtime/backend.ts";
+export * from "./ops/runtime/webgpu_device.ts";
 export * from "./ops/adam.ts";
 export * from "./ops/gradients.ts";
 export * from "./ops/minimize.ts";

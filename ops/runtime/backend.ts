@@ -34,6 +34,7 @@ import {
   unregisterOneDnnKernels,
 } from "./onednn/conv_kernels.ts";
 import { loadOneDnn, oneDnnLoadError } from "./onednn/onednn.ts";
+import { type GpuLike, readAdapterInfo, registerWebGpuBackend } from "./webgpu_device.ts";
 
 /** The backends that can be asked for. */
 export type BackendName = "auto" | "wasm" | "cpu" | "blas" | "onednn" | "webgpu" | "tensorflow";
@@ -52,29 +53,14 @@ export const BACKEND_NAMES: readonly BackendName[] = [
 const SOFTWARE_ADAPTER =
   /llvmpipe|lavapipe|softpipe|swiftshader|warp|basic render driver|software/i;
 
-interface GpuAdapterLike {
-  info?: {
-    vendor?: string;
-    architecture?: string;
-    device?: string;
-    description?: string;
-    isFallbackAdapter?: boolean;
-  };
-}
-
-async function requestAdapter(): Promise<GpuAdapterLike | null> {
+async function requestAdapter() {
   // Absent where Deno runs without WebGPU; resolves to null without a driver.
-  const gpu = (globalThis.navigator as {
-    gpu?: { requestAdapter(o: object): Promise<unknown> };
-  })
-    ?.gpu;
+  const gpu = (globalThis.navigator as { gpu?: GpuLike } | undefined)?.gpu;
   if (!gpu) return null;
   // libwayland, loaded with the Vulkan drivers, complains on stderr without it.
   if (!Deno.env.get("XDG_RUNTIME_DIR")) Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
   try {
-    return (await gpu.requestAdapter({
-      powerPreference: "high-performance",
-    })) as GpuAdapterLike;
+    return await gpu.requestAdapter({ powerPreference: "high-performance" });
   } catch {
     return null;
   }
@@ -95,13 +81,10 @@ export async function gpuAdapterInfo(): Promise<
 > {
   const adapter = await requestAdapter();
   if (!adapter) return null;
-  const i = adapter.info ?? {};
-  const name = [i.vendor, i.architecture, i.device, i.description].filter(
-    Boolean,
-  ).join(" ");
+  const info = await readAdapterInfo(adapter);
   return {
-    name,
-    hardware: !i.isFallbackAdapter && !SOFTWARE_ADAPTER.test(name),
+    name: info.name,
+    hardware: !info.isFallbackAdapter && !SOFTWARE_ADAPTER.test(info.name),
   };
 }
 
@@ -170,14 +153,8 @@ export async function useBackend(name: BackendName = "auto"): Promise<string> {
       await import("@tensorflow/tfjs-backend-wasm");
       registerConvFilterGrad("wasm");
     } else if (chosen === "webgpu") {
-      if (!(await requestAdapter())) {
-        throw new Error(
-          'backend "webgpu": no WebGPU adapter found. Install a Vulkan driver ' +
-            "(GPU vendor driver, or `apt-get install mesa-vulkan-drivers libvulkan1` for " +
-            "the software one) or choose --backend wasm or cpu.",
-        );
-      }
-      await import("@tensorflow/tfjs-backend-webgpu");
+      // Our adapter and device, not the package's: see webgpu_device.ts.
+      await registerWebGpuBackend();
     } else if (chosen === "tensorflow") {
       await loadTensorflowBindings();
     }
