@@ -76,3 +76,5 @@ export * from "./pipeline/sinks/run_sinks.ts";
 export * from "./pipeline/train.ts";
 export * from "./pipeline/translate.ts";
 export * from "./pipeline/export_onnx.ts";
+export * from "./pipeline/demo.ts";
+export * from "./pipeline/torch_command.ts";
