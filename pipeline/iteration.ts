@@ -19,6 +19,7 @@ import {
   networkParams,
   type TrainingState,
 } from "./training_state.ts";
+import { seededNormal } from "./seeded.ts";
 
 /** The four generator outputs of an iteration. */
 export interface Translations {
@@ -307,11 +308,33 @@ export function generatorPasses(
   if (usesBatchStatistics(gAB)) {
     // BatchNorm: a stacked pass would share batch statistics between the two.
     const fakeB = run(gAB, batch.realA, 0);
-    return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB: run(gAB, fakeA, 3) };
+    return {
+      fakeB,
+      fakeA,
+      recovA: run(gBA, cycleNoise(state, fakeB, "b"), 2),
+      recovB: run(gAB, cycleNoise(state, fakeA, "a"), 3),
+    };
   }
-  const both = run(gAB, tf.concat([batch.realA, fakeA], 0), 0);
+  const both = run(gAB, tf.concat([batch.realA, cycleNoise(state, fakeA, "a")], 0), 0);
   const [fakeB, recovB] = tf.split(both, [n, fakeA.shape[0]], 0) as [Tensor4D, Tensor4D];
-  return { fakeB, fakeA, recovA: run(gBA, fakeB, 2), recovB };
+  return { fakeB, fakeA, recovA: run(gBA, cycleNoise(state, fakeB, "b"), 2), recovB };
+}
+
+// A translation on its way back for the cycle term, with the objective's
+// Gaussian noise added (the same numbers for the same seed, iteration, domain
+// and row: a resumed run and the PyTorch bridge draw them alike).
+function cycleNoise(state: TrainingState, fake: Tensor4D, domain: "a" | "b"): Tensor4D {
+  const sigma = state.losses.cycleNoise;
+  if (!sigma) return fake;
+  const [n, h, w, c] = fake.shape, per = h * w * c;
+  const noise = new Float32Array(n * per);
+  for (let row = 0; row < n; row++) {
+    noise.set(
+      seededNormal(`${state.seed}/cycle-noise/${domain}/${state.iteration}/${row}`, per),
+      row * per,
+    );
+  }
+  return tf.add(fake, tf.mul(tf.tensor4d(noise, fake.shape), sigma));
 }
 
 function dropoutSeed(state: TrainingState, call: number): number {

@@ -175,6 +175,7 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
   defaultRate: OBJECTIVE_OPTIONS.defaultRate,
   startingRate: OBJECTIVE_OPTIONS.startingRate,
   ganCurriculum: OBJECTIVE_OPTIONS.ganCurriculum,
+  cycleNoise: OBJECTIVE_OPTIONS.cycleNoise,
   poolSize: OBJECTIVE_OPTIONS.poolSize,
   weightDecay: OPTIMIZER_OPTIONS.weightDecay,
   dUpdateInterval: OPTIMIZER_OPTIONS.dUpdateInterval,

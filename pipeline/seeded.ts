@@ -26,6 +26,28 @@ export function mulberry32(seed: number): () => number {
 }
 
 /**
+ * `n` standard normal values for `key` (Box-Muller on {@link seededRandom}'s
+ * stream): the same numbers wherever they are computed, the PyTorch bridge
+ * included (scripts/torch/seeded.py).
+ *
+ * @example
+ * ```ts
+ * import { seededNormal } from "./seeded.ts";
+ * console.log(seededNormal("0/noise/1", 4).length); // 4
+ * ```
+ */
+export function seededNormal(key: string, n: number): Float32Array {
+  const r = seededRandom(key), out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    // 1 - r() is in (0, 1]: its logarithm is finite.
+    const radius = Math.sqrt(-2 * Math.log(1 - r())), angle = 2 * Math.PI * r();
+    out[i] = radius * Math.cos(angle);
+    if (i + 1 < n) out[i + 1] = radius * Math.sin(angle);
+  }
+  return out;
+}
+
+/**
  * A 32-bit hash of a key: FNV-1a, then murmur3's finaliser to spread the bits.
  *
  * @example

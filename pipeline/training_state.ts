@@ -53,6 +53,15 @@ export interface ObjectiveOptions {
   /** Iterations that use {@link startingRate}. */
   ganCurriculum: number;
   /**
+   * Standard deviation of Gaussian noise added to each translation before it
+   * is translated back for the cycle term (0: none). A generator pair can
+   * meet the cycle loss by hiding the input in faint patterns of its output
+   * (CycleGAN's "steganography"), free to change what is visible; noise the
+   * size of those patterns takes that channel away, so the input must survive
+   * in what the discriminator sees. Seeded by iteration, so runs resume exactly.
+   */
+  cycleNoise: number;
+  /**
    * Size of each discriminator's pool of past fakes (CycleGAN's 50; see
    * {@link FakePool}); 0: the discriminators see only the newest fakes.
    */
@@ -161,6 +170,15 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
     default: 0,
     min: 0,
     help: "iterations that use --starting-rate",
+    group: "Training",
+  },
+  cycleNoise: {
+    kind: "real",
+    default: 0,
+    min: 0,
+    max: 2,
+    help: "std of Gaussian noise added to translations before they are translated back for " +
+      "the cycle term (keeps the generators from hiding the input in faint detail); 0: none",
     group: "Training",
   },
   poolSize: {

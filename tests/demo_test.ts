@@ -209,10 +209,10 @@ Deno.test({
 });
 
 // SwiftShader compiles the WebGPU shaders on the CPU: about 30 s on a 2-core
-// machine, so this one runs when asked: DEMO_WEBGPU=1 deno test -A tests/demo_test.ts
+// machine, worth it for the page's WebGPU path.
 Deno.test({
   name: "on WebGPU (SwiftShader's adapter) the page translates as translate does",
-  ignore: noChromium || !Deno.env.get("DEMO_WEBGPU"),
+  ignore: noChromium,
 }, async () => {
   const server = serveDemoSite(await buildDemoSite(unet), { port: 0 });
   const { browser, page, problems } = await openPage(server.url, { webgpu: true });

@@ -15,18 +15,22 @@ import { createRunDir } from "../pipeline/run_dir.ts";
 import { createTrainingState, type TrainingState } from "../pipeline/training_state.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { listCheckpoints, loadCheckpoint, saveCheckpoint } from "../pipeline/checkpoint.ts";
-import { missing } from "./native.ts";
+import { backendMissing, missing } from "./native.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const noTorch = await missing("torch", "tests/torch_bridge_test.ts");
 const REPORT = Deno.env.get("DISCOGAN_BRIDGE_REPORT") === "1";
 
-// Measured (onednn backend, PyTorch 1.13 on one thread, DISCOGAN_BRIDGE_REPORT=1): losses
-// up to 5.8e-7 relative; weights up to 2.4e-6 from PyTorch's after the step (an element
-// stepped the wrong way is about 2·lr = 4e-4 off); BatchNorm statistics 1.4e-7 of their
-// scale; Adam's moments 2.2e-5 of their tensor's largest.
+// Measured (blas backend, PyTorch 1.13 on one thread, DISCOGAN_BRIDGE_REPORT=1): losses up
+// to 4.3e-7 relative; weights after the step up to 4.1e-7 from PyTorch's, 5.3e-9 root mean
+// square per tensor; BatchNorm statistics 1.1e-7 of their scale; Adam's moments 4.0e-5 of
+// their tensor's largest. An element whose gradient is 0 or nearly (the U-Net's bottleneck
+// taps that only meet padding) can be moved by Adam up to lr either way by rounding alone,
+// so single elements are allowed 2·lr; the root mean square per tensor is what catches a
+// tensor stepped from another gradient (off by about lr throughout).
 const LOSS_TOL = 2e-5;
-const PARAM_TOL = 2e-5;
+const PARAM_MAX = 2 * 2e-4 + 1e-6;
+const PARAM_RMS = 1e-6;
 const BUFFER_TOL = 5e-5;
 const MOMENT_TOL = 2e-4;
 
@@ -82,28 +86,33 @@ async function compareModels(
   lr: number,
   where: string,
 ) {
-  const worst = { param: 0, buffer: 0 };
+  const worst = { param: 0, paramRms: 0, buffer: 0 };
   for (const [key, role] of Object.entries(ROLE_NAMES) as [keyof DiscoGanModels, string][]) {
     const a = await stateDict(ours[key]), b = await stateDict(theirs[key]);
     for (const [name, { data }] of a) {
       const ref = (b.get(name) as { data: Float32Array }).data;
-      let diff = 0, scale = 0;
+      let diff = 0, scale = 0, sumSq = 0;
       for (let i = 0; i < data.length; i++) {
         diff = Math.max(diff, Math.abs(data[i] - ref[i]));
         scale = Math.max(scale, Math.abs(ref[i]));
+        sumSq += (data[i] - ref[i]) ** 2;
       }
+      const rms = Math.sqrt(sumSq / data.length);
       const buffer = /running_|num_batches/.test(name);
       if (cancelledBias(ours, key, name)) {
         const start = before.get(`${role}.${name}`) as Float32Array;
         const moved = data.reduce((m, v, i) => Math.max(m, Math.abs(v - start[i])), 0);
-        assert.ok(moved <= lr + 1e-7, `${where} ${role}.${name} moved ${moved}`);
+        // Adam's step is at most about lr on a first step, a few lr with warm moments.
+        assert.ok(moved <= 5 * lr, `${where} ${role}.${name} moved ${moved}`);
       } else if (buffer) {
         worst.buffer = Math.max(worst.buffer, diff / Math.max(scale, 1e-12));
         if (name.endsWith("num_batches_tracked")) assert.equal(diff, 0, `${where} ${role}.${name}`);
         else assert.ok(diff <= BUFFER_TOL * scale, `${where} ${role}.${name}: ${diff} of ${scale}`);
       } else {
         worst.param = Math.max(worst.param, diff);
-        assert.ok(diff <= PARAM_TOL, `${where} ${role}.${name}: max |ours - PyTorch| ${diff}`);
+        worst.paramRms = Math.max(worst.paramRms, rms);
+        assert.ok(diff <= PARAM_MAX, `${where} ${role}.${name}: max |ours - PyTorch| ${diff}`);
+        assert.ok(rms <= PARAM_RMS, `${where} ${role}.${name}: root mean square error ${rms}`);
       }
     }
   }
@@ -140,12 +149,13 @@ async function compareAdam(ours: TrainingState, theirs: TrainingState, where: st
 }
 
 const CASES: [string, Partial<TrainOptions>, number][] = [
-  // The default networks and objective with the identity term and a pool (4 warm-up
-  // iterations fill it, so the step draws its coin flips).
-  ["pytorch-gan preset, identity, pool", {
+  // The default networks and objective with the identity term, a pool (the warm-up
+  // iterations fill it, so the step draws its coin flips) and noise on the way back.
+  ["pytorch-gan preset, identity, pool, cycle noise", {
     ...PRESETS["pytorch-gan"],
     lambdaIdentity: 5,
     poolSize: 3,
+    cycleNoise: 0.1,
   }, 2],
   // The paper's networks and objective: BatchNorm, feature matching, curriculum, weight
   // decay, one side stepping per iteration (interval 2 here, the preset's 3: iteration 2
@@ -155,12 +165,13 @@ const CASES: [string, Partial<TrainOptions>, number][] = [
     { ...PRESETS.paper, dUpdateInterval: 2, ganCurriculum: 4 },
     2,
   ],
-  ["paper preset, generator step, lr decay", {
+  ["paper preset, generator step, lr decay, cycle noise", {
     ...PRESETS.paper,
     dUpdateInterval: 2,
     ganCurriculum: 2,
     lrDecayIterations: 6,
     poolSize: 2,
+    cycleNoise: 0.05,
   }, 3],
   // ResNet, LSGAN, paired with an L1 pixelwise term, bottleneck-free paper D with instance norm.
   ["resnet + paper D, lsgan, paired", {
@@ -179,7 +190,11 @@ for (const [label, given, warmup] of CASES) {
     name: `torch bridge: one iteration equals ours (${label})`,
     ignore: noTorch,
   }, async () => {
-    await useBackend("auto");
+    // blas when OpenBLAS is there, else cpu: their convolutions sum in PyTorch's order
+    // closely enough. onednn's filter gradients round differently, and the first layer's
+    // gradient under cycle noise is a small sum of large terms: there its Adam moments came
+    // out 1% (of their largest) from PyTorch's, against 2e-6 on blas.
+    await useBackend(await backendMissing("blas", "tests/torch_bridge_test.ts") ? "cpu" : "blas");
     const o = resolveOptions(TRAIN_OPTIONS, {
       ...given,
       ngf: 8,

@@ -14,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from seeded import seeded_random
+from seeded import seeded_normal, seeded_random
 
 
 # --- losses (ops/losses.ts) ------------------------------------------------------------
@@ -154,7 +154,24 @@ class Trainer:
         fake_a = self.g_ba(real_b)
         fake_b = self.g_ab(real_a)
         return {"fake_a": fake_a, "fake_b": fake_b,
-                "recov_a": self.g_ba(fake_b), "recov_b": self.g_ab(fake_a)}
+                "recov_a": self.g_ba(self.cycle_noise(fake_b, "b")),
+                "recov_b": self.g_ab(self.cycle_noise(fake_a, "a"))}
+
+    def cycle_noise(self, fake, domain):
+        """The translation on its way back, with the objective's seeded Gaussian noise (the
+        trainer's numbers: keyed by seed, iteration, domain and global row)."""
+        sigma = self.o.get("cycleNoise", 0)
+        if not sigma:
+            return fake
+        n, per = fake.shape[0], fake[0].numel()
+        first = self.reduce.rank * n
+        rows = []
+        for row in range(first, first + n):
+            # Drawn in the trainer's NHWC order, then laid out as NCHW.
+            values = seeded_normal(f"{self.seed}/cycle-noise/{domain}/{self.iteration}/{row}", per)
+            c, h, w = fake.shape[1:]
+            rows.append(torch.from_numpy(values).reshape(h, w, c).permute(2, 0, 1))
+        return fake + torch.stack(rows).to(fake.device) * sigma
 
     def judge(self, d, real, fake, features):
         d.train()

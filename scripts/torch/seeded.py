@@ -2,6 +2,8 @@
 a 32-bit hash of a string key. The data order, crops, flips and the fake pools' coin flips
 are drawn from them, so a run continued here draws what the Deno trainer would have."""
 
+import numpy as np
+
 _MASK = 0xFFFFFFFF
 
 
@@ -40,6 +42,30 @@ def hash_key(key):
 
 def seeded_random(key):
     return mulberry32(hash_key(key))
+
+
+def uniform_stream(seed, count):
+    """The first `count` floats of mulberry32(seed), at once: its state is a Weyl sequence
+    (seed + k·0x6D2B79F5), so each output depends on k alone and numpy can compute them all."""
+    a = (seed + np.arange(1, count + 1, dtype=np.uint64) * 0x6D2B79F5) & _MASK
+
+    def imul(x, y):
+        return (x * y) & _MASK
+
+    t = imul(a ^ (a >> 15), 1 | a)
+    t = ((t + imul(t ^ (t >> 7), 61 | t)) & _MASK) ^ t
+    return ((t ^ (t >> 14)) & _MASK).astype(np.float64) / 4294967296
+
+
+def seeded_normal(key, n):
+    """`n` standard normal values for `key`: pipeline/seeded.ts's seededNormal (Box-Muller)."""
+    pairs = (n + 1) // 2
+    u = uniform_stream(hash_key(key), 2 * pairs)
+    radius = np.sqrt(-2 * np.log(1 - u[0::2]))
+    angle = 2 * np.pi * u[1::2]
+    out = np.empty(2 * pairs)
+    out[0::2], out[1::2] = radius * np.cos(angle), radius * np.sin(angle)
+    return out[:n].astype(np.float32)
 
 
 def seeded_shuffle(key, n):
