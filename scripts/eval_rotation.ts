@@ -67,8 +67,13 @@ import {
  * own `--iterations`.
  */
 const DEFAULT_ITERATIONS = 500;
-/** The project's target: |r| and the share within 10°, of the relation or its mirror. */
-const TARGET = { r: 0.9, within10: 0.8 };
+/**
+ * The project's target: |r| and the share within 10°, of the relation or its
+ * mirror, by outputs that are cars: their mean correlation with the nearest car
+ * template at least `match` (real car renders: 0.97; the airplane as is, which
+ * keeps every heading but is no car: 0.63).
+ */
+const TARGET = { r: 0.9, within10: 0.8, match: 0.8 };
 /** Example triples in the picture. */
 const EXAMPLES = 10;
 
@@ -151,10 +156,9 @@ const summary = (
   },
 });
 
-function meetsTarget(m: RelationMetrics): boolean {
-  return [m.relation, m.mirror].some((a) =>
-    Math.abs(a.r) >= TARGET.r && a.within10 >= TARGET.within10
-  );
+function meetsTarget(m: RelationMetrics, meanMatch: number): boolean {
+  return meanMatch >= TARGET.match &&
+    [m.relation, m.mirror].some((a) => Math.abs(a.r) >= TARGET.r && a.within10 >= TARGET.within10);
 }
 
 // ------------------------------------------------------------------ picture
@@ -348,7 +352,7 @@ async function main(): Promise<void> {
   const best = trained.metrics[trained.metrics.best];
   const report = {
     benchmark: "rotation",
-    target: { ...TARGET, met: meetsTarget(trained.metrics) },
+    target: { ...TARGET, met: meetsTarget(trained.metrics, trained.meanMatch) },
     result: {
       relation: trained.metrics.best,
       r: best.r,
@@ -430,7 +434,8 @@ async function main(): Promise<void> {
     "perfect (real B)": row(perfect),
   });
   console.log(
-    `target |r| >= ${TARGET.r} and >= ${pct(TARGET.within10)} within 10°: ` +
+    `target |r| >= ${TARGET.r} and >= ${pct(TARGET.within10)} within 10°, car match >= ` +
+      `${TARGET.match}: ` +
       `${report.target.met ? "MET" : "NOT MET"}. ${iterations} iterations, ` +
       `${report.timing.secondsPerIteration.toFixed(2)} s/iteration, training ` +
       `${trainSeconds.toFixed(0)} s, wall ${wall.toFixed(0)} s; ${resolved.generator}/` +

@@ -12,8 +12,14 @@
  * show which way is up, both readable at 64 px. They also share no shape, so
  * copying the input's pixels cannot pass for a translation.
  *
- * Angles are in degrees, positive counter-clockwise as seen, 0 being the icon
- * as drawn; each image draws its angle uniformly from [-90°, 90°] and a small
+ * Angles are in degrees, positive counter-clockwise as seen. 0 is the car as
+ * drawn, and the airplane turned to the same heading: the two drawings point
+ * different ways (the airplane, drawn as is, reads as the car turned about
+ * 24°), so the airplane's 0° is its drawing turned back by {@link headingOffset}
+ * (the angle the car reader gives the drawing). Without that, "the same angle"
+ * would pair different headings, and for a fifth of A's range the same heading
+ * would lie outside B's [-90°, 90°]: no translation could be both right and
+ * look like B's data. Each image draws its angle uniformly from [-90°, 90°] and a small
  * jitter (scale ±5 %, shift ±2 px), all keyed by the seed, the split and the
  * image's index, so that a set is the same on every machine and a larger set
  * starts with the smaller one. The icon's 32-unit box is drawn 40 px wide in a
@@ -91,10 +97,10 @@ export const DEFAULT_ROTATION_ROOT: string = "data/rotation-64";
  * @example
  * ```ts
  * import { ROTATION_DATASET_VERSION } from "./rotation_dataset.ts";
- * console.log(ROTATION_DATASET_VERSION); // 1
+ * console.log(ROTATION_DATASET_VERSION); // 2
  * ```
  */
-export const ROTATION_DATASET_VERSION: number = 1;
+export const ROTATION_DATASET_VERSION: number = 2;
 
 /** Jitter bounds: relative scale (±) and shift in pixels at 64 px (±). */
 const SCALE_JITTER = 0.05, SHIFT_JITTER = 2;
@@ -182,6 +188,8 @@ export interface RotationSettings {
   testCount: number;
   /** Seed. */
   seed: number;
+  /** Degrees the A drawing is turned back by, so that A and B at one angle share a heading. */
+  headingA: number;
   /** Jitter bounds. */
   jitter: { scale: number; shift: number };
 }
@@ -594,6 +602,23 @@ export function relationMetrics(
  * console.log(key); // e.g. "5f1c2a09"
  * ```
  */
+/**
+ * The heading of domain A's drawing in domain B's terms: the angle the car
+ * reader ({@link readAngle} on the car templates) gives the airplane drawn as
+ * is, in whole degrees. The data set turns A's drawing back by it.
+ *
+ * @example
+ * ```ts
+ * import { headingOffset } from "./rotation_dataset.ts";
+ * console.log(await headingOffset()); // about 24
+ * ```
+ */
+export async function headingOffset(size: number = ROTATION_SIZE): Promise<number> {
+  const bank = await renderTemplateBank(size);
+  const drawn = await renderRotated("A", { angle: 0, scale: 1, dx: 0, dy: 0 }, size);
+  return Math.round(readAngle(drawn.data, bank).angle);
+}
+
 export async function rotationSettings(
   options: RotationDatasetOptions = {},
 ): Promise<{ settings: RotationSettings; key: string }> {
@@ -605,6 +630,7 @@ export async function rotationSettings(
     trainCount: options.trainCount ?? 1000,
     testCount: options.testCount ?? 200,
     seed: options.seed ?? 0,
+    headingA: await headingOffset(options.size ?? ROTATION_SIZE),
     jitter: { scale: SCALE_JITTER, shift: SHIFT_JITTER },
   };
   for (const k of ["size", "trainCount", "testCount"] as const) {
@@ -707,7 +733,12 @@ export async function ensureRotationDataset(
         const spec = drawSpec(settings.seed, job.key, job.i);
         if (job.angle !== undefined) spec.angle = job.angle;
         angles[job.dir][fileName(job.i)] = spec.angle;
-        const image = await renderRotated(job.domain, spec, settings.size);
+        const turn = job.domain === "A" ? settings.headingA : 0;
+        const image = await renderRotated(
+          job.domain,
+          { ...spec, angle: spec.angle - turn },
+          settings.size,
+        );
         await Deno.writeFile(join(partial, job.dir, fileName(job.i)), await toPng(image));
         options.onProgress?.(++done, jobs.length);
       }

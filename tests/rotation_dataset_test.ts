@@ -7,6 +7,7 @@ import {
   angleOf,
   drawSpec,
   ensureRotationDataset,
+  headingOffset,
   readAngle,
   relationMetrics,
   renderRotated,
@@ -145,4 +146,18 @@ Deno.test("testB holds the car at testA's angles, read back by the reader", asyn
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("an A image at angle θ has the heading of the car at θ, as the car reader sees it", async () => {
+  const heading = await headingOffset();
+  // The airplane is drawn about 24° off the car's heading; the data set turns it back.
+  assert.ok(Math.abs(heading) >= 10, `the drawings' headings differ by ${heading}°`);
+  const bank = await templates();
+  const errors = [];
+  for (const angle of [-80, -45, -10, 0, 20, 60, 85]) {
+    const a = await renderRotated("A", { angle: angle - heading, scale: 1, dx: 0, dy: 0 });
+    errors.push(Math.abs(readAngle(a.data, bank).angle - angle));
+  }
+  errors.sort((p, q) => p - q);
+  assert.ok(errors[3] <= 5, `median heading error ${errors[3]}° (${errors})`);
 });
