@@ -73,7 +73,13 @@ export async function estimateTrainingMemory(
     for (const v of net.params.values()) parameterBytes += v.size * 4;
   }
   const probe = Math.min(imageSize, MEMORY_MODEL.probeSize);
-  const x = tf.zeros([1, probe, probe, 3]) as Tensor4D;
+  // Two images: BatchNorm in training needs more than one value per channel,
+  // and the paper generator's bottleneck is 1x1.
+  const x = tf.zeros([2, probe, probe, 3]) as Tensor4D;
+  // Training mode updates BatchNorm's running statistics: the probe must not.
+  const buffers = [...(models.gAB.buffers ?? []), ...(models.dA.buffers ?? [])].map((
+    [, v],
+  ) => [v, tf.clone(v)] as const);
   const before = tf.memory().numBytes;
   // Training mode: BatchNorm on batch statistics, as in an iteration.
   const profile = await tf.profile(() => {
@@ -81,7 +87,11 @@ export async function estimateTrainingMemory(
     tf.tidy(() => void models.dA.apply(x, { training: true }));
   });
   x.dispose();
-  const probeBytes = Math.max(0, profile.peakBytes - before);
+  for (const [v, saved] of buffers) {
+    v.assign(saved);
+    saved.dispose();
+  }
+  const probeBytes = Math.max(0, profile.peakBytes - before) / 2;
   const perImage = MEMORY_MODEL.perImageActivations * probeBytes * (imageSize / probe) ** 2;
   const state = 3 * parameterBytes, step = MEMORY_MODEL.perParameter * parameterBytes;
   const activations = perImage * batchSize;

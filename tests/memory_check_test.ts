@@ -56,3 +56,25 @@ for (const [generator, discriminator] of [["unet", "patchgan"], ["paper", "paper
     disposeDiscoGan(models);
   });
 }
+
+Deno.test("the estimate runs the bottleneck generator, and leaves BatchNorm's statistics alone", async () => {
+  const models = createDiscoGan({
+    generator: "paper",
+    discriminator: "paper",
+    bottleneck: true,
+    ngf: 4,
+    ndf: 4,
+  });
+  const read = async () => {
+    const out: number[] = [];
+    for (const net of [models.gAB, models.dA]) {
+      for (const v of net.buffers?.values() ?? []) out.push(...await v.data());
+    }
+    return out;
+  };
+  const before = await read();
+  const e = await estimateTrainingMemory(models, 64, 16);
+  assert.ok(e.perImage > 0);
+  assert.deepEqual(await read(), before);
+  disposeDiscoGan(models);
+});
