@@ -2,7 +2,7 @@
 // each configuration on each available backend, with PyTorch side by side.
 //
 // Every (backend, configuration) runs in its own process (scripts/bench_worker.ts),
-// and so does every PyTorch configuration (scripts/bench_torch.py): peak RSS is
+// and so does every PyTorch configuration (scripts/torch/bench.py): peak RSS is
 // per configuration, and a crash (wasm's 4 GiB cap) is recorded, not fatal.
 // The table is printed once at the end; the same data go to a JSON file.
 import { OptionError } from "../pipeline/options.ts";
@@ -40,7 +40,7 @@ Usage: deno task bench [options]
   --python PATH        interpreter with torch (default /usr/bin/python3)
   --torch-threads N    torch.set_num_threads on CPU (default 2)
   --torch-blas MODE    auto | openmp | system: the BLAS PyTorch loads (default auto: the
-                       OpenMP OpenBLAS when installed; see scripts/bench_torch.py)
+                       OpenMP OpenBLAS when installed; see scripts/torch/bench.py)
   --help               this text`;
 
 const FLAGS: Record<string, FlagKind> = {
@@ -360,7 +360,7 @@ function loadAverage(): number | null {
   return readText("/proc/loadavg") && Number.isFinite(n) ? n : null;
 }
 
-/** PyTorch's versions, device and BLAS, as `bench_torch.py --info` reports them. */
+/** PyTorch's versions, device and BLAS, as `scripts/torch/bench.py --info` reports them. */
 export type TorchInfo = Record<string, unknown> & {
   torch: string;
   device: string;
@@ -560,7 +560,7 @@ async function main(): Promise<void> {
   // The machine's fp32 peak, as the % of peak columns use it: OpenBLAS' sgemm, in this run.
   const peak = sgemmPeak();
   if (!peak) notes.push("no % of peak: OpenBLAS did not load, so no sgemm to measure it with");
-  const torchScript = `${root}scripts/bench_torch.py`;
+  const torchScript = `${root}scripts/torch/bench.py`;
   const torchArgs = ["--threads", String(torchThreads), "--blas", torchBlas];
   let torch: TorchInfo | null = null;
   if (v.torch === false) notes.push("PyTorch skipped (--no-torch)");

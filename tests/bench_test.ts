@@ -54,7 +54,12 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
 
 // The PyTorch side of the bench builds the same networks as ours: the same
 // state_dict names and shapes, parameters and buffers.
-for (const [generator, discriminator] of [["resnet", "patchgan"], ["paper", "paper"]] as const) {
+for (
+  const [generator, discriminator] of [["unet", "patchgan"], ["resnet", "patchgan"], [
+    "paper",
+    "paper",
+  ]] as const
+) {
   Deno.test({
     name: `the bench's PyTorch ${generator} + ${discriminator} are our networks`,
     ignore: noTorch,
@@ -62,7 +67,7 @@ for (const [generator, discriminator] of [["resnet", "patchgan"], ["paper", "pap
     const root = new URL("..", import.meta.url).pathname;
     const { code, stdout, stderr } = await new Deno.Command("/usr/bin/python3", {
       args: [
-        "scripts/bench_torch.py",
+        "scripts/torch/bench.py",
         "--check-params",
         ...["--generator", generator, "--discriminator", discriminator],
         ...["--ngf", "4", "--ndf", "8", "--image-size", "64"],

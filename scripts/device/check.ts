@@ -545,7 +545,7 @@ async function runAll(v: Record<string, string | number | boolean | undefined>):
 
   await step("bench", Infinity, async () => {
     const python = await findPython(v.python as string | undefined);
-    const torchScript = `${repo}/scripts/bench_torch.py`;
+    const torchScript = `${repo}/scripts/torch/bench.py`;
     const threads = String(navigator.hardwareConcurrency);
     const torchArgs = ["--threads", threads];
     if (python) {

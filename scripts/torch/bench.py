@@ -1,11 +1,10 @@
 #!/usr/bin/python3
 """PyTorch side of `deno task bench`: one DiscoGAN iteration, timed.
 
-By default the networks and the iteration are those of ../shared/spec/discogan.md
-(PyTorch-GAN's discogan); --generator resnet|paper and --discriminator paper swap in
-PyTorch-GAN's GeneratorResNet or the paper's networks (BatchNorm unless --norm instance),
-with the same iteration. The default networks: U-Net generators (UNetDown/UNetUp with dropout and instance norm, final
-Upsample + ZeroPad2d((1, 0, 1, 0)) + Conv2d + Tanh) and PatchGAN discriminators. One
+The networks are the trainer's, from networks.py beside this file (the PyTorch bridge's):
+by default PyTorch-GAN's discogan U-Net generators and PatchGAN discriminators;
+--generator resnet|paper and --discriminator paper swap in the ResNet generator (9 blocks)
+or the paper's networks (BatchNorm unless --norm instance), with the same iteration. One
 iteration = four generator passes, the discriminator step (BCE with logits on detached
 fakes, Adam over D_A and D_B), then the generator step judged by the updated
 discriminators (GAN + 10 * cycle MSE, Adam over G_AB and G_BA); Adam lr 2e-4,
@@ -29,11 +28,11 @@ Without that package and with the pthread build active, it sets OPENBLAS_NUM_THR
 instead. --blas system keeps the environment as it is. The BLAS actually loaded is read
 from /proc/self/maps and reported ("blas" in the JSON, and in the bench's table header).
 
-  /usr/bin/python3 scripts/bench_torch.py --image-size 64 --batch-size 1 \
+  /usr/bin/python3 scripts/torch/bench.py --image-size 64 --batch-size 1 \
       [--ngf 64 --ndf 64 --generator unet --discriminator patchgan --iterations 5 \
        --warmup 2 --budget 120 --threads 2]
-  /usr/bin/python3 scripts/bench_torch.py --info           # versions, device, BLAS
-  /usr/bin/python3 scripts/bench_torch.py --check-params   # parameter counts
+  /usr/bin/python3 scripts/torch/bench.py --info           # versions, device, BLAS
+  /usr/bin/python3 scripts/torch/bench.py --check-params   # parameter counts
 """
 
 import argparse
@@ -45,6 +44,8 @@ import re
 import resource
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 _REEXEC_MARK = "DISCOGAN_BENCH_TORCH_BLAS"
 
@@ -154,179 +155,18 @@ def emit(event):
 
 def build(torch, nn, channels, ngf, ndf, generator="unet", discriminator="patchgan", size=64,
           norm="batch"):
-    """G_AB, G_BA, D_A, D_B: PyTorch-GAN's discogan models by default (same state_dict
-    names), or the ResNet generator and the paper's networks (`norm` for the latter)."""
+    """G_AB, G_BA, D_A, D_B as the trainer builds them (networks.py: our state_dict names),
+    conv weights drawn from N(0, 0.02) as PyTorch-GAN initialises them."""
+    from networks import build_networks
 
-    class UNetDown(nn.Module):
-        def __init__(self, in_size, out_size, normalize=True, dropout=0.0):
-            super().__init__()
-            layers = [nn.Conv2d(in_size, out_size, 4, 2, 1)]
-            if normalize:
-                layers.append(nn.InstanceNorm2d(out_size))
-            layers.append(nn.LeakyReLU(0.2))
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            self.model = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return self.model(x)
-
-    class UNetUp(nn.Module):
-        def __init__(self, in_size, out_size, dropout=0.0):
-            super().__init__()
-            layers = [
-                nn.ConvTranspose2d(in_size, out_size, 4, 2, 1),
-                nn.InstanceNorm2d(out_size),
-                nn.ReLU(inplace=True),
-            ]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-            self.model = nn.Sequential(*layers)
-
-        def forward(self, x, skip_input):
-            return torch.cat((self.model(x), skip_input), 1)
-
-    class GeneratorUNet(nn.Module):
-        def __init__(self, c, f):
-            super().__init__()
-            self.down1 = UNetDown(c, f, normalize=False)
-            self.down2 = UNetDown(f, 2 * f)
-            self.down3 = UNetDown(2 * f, 4 * f, dropout=0.5)
-            self.down4 = UNetDown(4 * f, 8 * f, dropout=0.5)
-            self.down5 = UNetDown(8 * f, 8 * f, dropout=0.5)
-            self.down6 = UNetDown(8 * f, 8 * f, normalize=False, dropout=0.5)
-            self.up1 = UNetUp(8 * f, 8 * f, dropout=0.5)
-            self.up2 = UNetUp(16 * f, 8 * f, dropout=0.5)
-            self.up3 = UNetUp(16 * f, 4 * f, dropout=0.5)
-            self.up4 = UNetUp(8 * f, 2 * f)
-            self.up5 = UNetUp(4 * f, f)
-            self.final = nn.Sequential(
-                nn.Upsample(scale_factor=2),
-                nn.ZeroPad2d((1, 0, 1, 0)),
-                nn.Conv2d(2 * f, c, 4, padding=1),
-                nn.Tanh(),
-            )
-
-        def forward(self, x):
-            d1 = self.down1(x)
-            d2 = self.down2(d1)
-            d3 = self.down3(d2)
-            d4 = self.down4(d3)
-            d5 = self.down5(d4)
-            d6 = self.down6(d5)
-            u1 = self.up1(d6, d5)
-            u2 = self.up2(u1, d4)
-            u3 = self.up3(u2, d3)
-            u4 = self.up4(u3, d2)
-            u5 = self.up5(u4, d1)
-            return self.final(u5)
-
-    class Discriminator(nn.Module):
-        def __init__(self, c, f):
-            super().__init__()
-
-            def block(i, o, normalize=True):
-                layers = [nn.Conv2d(i, o, 4, stride=2, padding=1)]
-                if normalize:
-                    layers.append(nn.InstanceNorm2d(o))
-                layers.append(nn.LeakyReLU(0.2, inplace=True))
-                return layers
-
-            self.model = nn.Sequential(
-                *block(c, f, normalize=False),
-                *block(f, 2 * f),
-                *block(2 * f, 4 * f),
-                nn.ZeroPad2d((1, 0, 1, 0)),
-                nn.Conv2d(4 * f, 1, 4, padding=1),
-            )
-
-        def forward(self, img):
-            return self.model(img)
-
-    class ResidualBlock(nn.Module):
-        def __init__(self, f):
-            super().__init__()
-            self.block = nn.Sequential(
-                nn.ReflectionPad2d(1),
-                nn.Conv2d(f, f, 3),
-                nn.InstanceNorm2d(f),
-                nn.ReLU(inplace=True),
-                nn.ReflectionPad2d(1),
-                nn.Conv2d(f, f, 3),
-                nn.InstanceNorm2d(f),
-            )
-
-        def forward(self, x):
-            return x + self.block(x)
-
-    class GeneratorResNet(nn.Module):
-        """PyTorch-GAN's GeneratorResNet (models/resnet.ts has its state_dict names)."""
-
-        def __init__(self, c, f, blocks=9):
-            super().__init__()
-            layers = [nn.ReflectionPad2d(c), nn.Conv2d(c, f, 7), nn.InstanceNorm2d(f),
-                      nn.ReLU(inplace=True)]
-            for a, b in ((f, 2 * f), (2 * f, 4 * f)):
-                layers += [nn.Conv2d(a, b, 3, stride=2, padding=1), nn.InstanceNorm2d(b),
-                           nn.ReLU(inplace=True)]
-            layers += [ResidualBlock(4 * f) for _ in range(blocks)]
-            for a, b in ((4 * f, 2 * f), (2 * f, f)):
-                layers += [nn.Upsample(scale_factor=2), nn.Conv2d(a, b, 3, stride=1, padding=1),
-                           nn.InstanceNorm2d(b), nn.ReLU(inplace=True)]
-            layers += [nn.ReflectionPad2d(c), nn.Conv2d(f, c, 7), nn.Tanh()]
-            self.model = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return self.model(x)
-
-    def paper_widths(base):
-        levels = size.bit_length() - 3  # log2(size) - 2: halvings down to 4x4
-        return [base * min(2 ** i, 8) for i in range(levels)]
-
-    def paper_norm(f):
-        return nn.BatchNorm2d(f) if norm == "batch" else nn.InstanceNorm2d(f)
-
-    def paper_encoder(c, w):
-        layers = [nn.Conv2d(c, w[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2)]
-        for a, b in zip(w, w[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=False), paper_norm(b), nn.LeakyReLU(0.2)]
-        return layers
-
-    class PaperGenerator(nn.Module):
-        """The paper's encoder-decoder (models/paper_generator.ts), no bottleneck."""
-
-        def __init__(self, c, f):
-            super().__init__()
-            w = paper_widths(f)
-            layers = paper_encoder(c, w)
-            for a, b in zip(reversed(w), list(reversed(w))[1:]):
-                layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), paper_norm(b),
-                           nn.ReLU()]
-            layers += [nn.ConvTranspose2d(w[0], c, 4, 2, 1, bias=False), nn.Tanh()]
-            self.main = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return self.main(x)
-
-    class PaperDiscriminator(nn.Module):
-        """The paper's whole-image discriminator (models/paper_discriminator.ts)."""
-
-        def __init__(self, c, f):
-            super().__init__()
-            w = paper_widths(f)
-            self.main = nn.Sequential(*paper_encoder(c, w), nn.Conv2d(w[-1], 1, 4, 1, 0, bias=False))
-
-        def forward(self, x):
-            return self.main(x)
+    nets = build_networks({"generator": generator, "discriminator": discriminator, "ngf": ngf,
+                           "ndf": ndf, "imageSize": size, "norm": norm, "nResidualBlocks": 9},
+                          channels)
 
     def init_normal(m):
-        if "Conv" in m.__class__.__name__:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             torch.nn.init.normal_(m.weight.data, 0.0, 0.02)
 
-    make_g = {"unet": GeneratorUNet, "resnet": GeneratorResNet, "paper": PaperGenerator}[generator]
-    make_d = {"patchgan": Discriminator, "paper": PaperDiscriminator}[discriminator]
-    nets = [make_g(channels, ngf), make_g(channels, ngf)]
-    nets += [make_d(channels, ndf), make_d(channels, ndf)]
     for n in nets:
         n.apply(init_normal)
     return nets
