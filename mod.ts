@@ -70,6 +70,7 @@ export * from "./pipeline/sinks/checkpoint_sink.ts";
 export * from "./pipeline/sinks/tensorboard_sink.ts";
 export * from "./pipeline/sinks/report_sink.ts";
 export * from "./pipeline/report.ts";
+export * from "./pipeline/local_server.ts";
 export * from "./pipeline/dashboard.ts";
 export * from "./pipeline/sinks/dashboard_sink.ts";
 export * from "./pipeline/sinks/run_sinks.ts";

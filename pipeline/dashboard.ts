@@ -22,17 +22,11 @@ import { readMetrics } from "./sinks/metrics_sink.ts";
 import { escapeHtml, readReportData, reportHtml, uplotFiles } from "./report.ts";
 import { readRunOptions } from "./run_dir.ts";
 import { readLockHolder } from "./run_lock.ts";
+import { type LocalServerOptions, serveLocal } from "./local_server.ts";
 import { sampleIteration, sampleName } from "./sinks/sample_sink.ts";
 
-/** Where and how to serve. */
-export interface DashboardOptions {
-  /** TCP port; 0 picks a free one. */
-  port: number;
-  /** Address to bind. Default 127.0.0.1. */
-  host?: string;
-  /** Told of a request that failed (the server goes on). */
-  onError?: (error: unknown) => void;
-}
+/** Where and how to serve (port 0: any free one; host: 127.0.0.1 unless given). */
+export type DashboardOptions = LocalServerOptions;
 
 /** A running dashboard. */
 export interface Dashboard {
@@ -247,20 +241,11 @@ export async function startDashboard(
 
   // The runs there now (a missing folder fails here, before anything is served).
   await discover();
-  const server = Deno.serve({
-    port: options.port,
-    hostname: options.host ?? "127.0.0.1",
-    onListen: () => {},
-    onError: (e) => {
-      options.onError?.(e);
-      return new Response("error\n", { status: 500 });
-    },
-  }, handle);
-  const { hostname, port } = server.addr as Deno.NetAddr;
+  const server = serveLocal(handle, options);
   const byRoot = (root: string) =>
     [...runs.values()].find((r) => resolve(r.root) === resolve(root));
   return {
-    url: `http://${hostname}:${port}/`,
+    url: server.url,
     addRun(root, total) {
       runs.set(runName(root), { root, total, clients: new Set(), live: true, ended: false });
     },
@@ -290,7 +275,7 @@ export async function startDashboard(
         }
         entry.clients.clear();
       }
-      await server.shutdown();
+      await server.close();
     },
   };
 }

@@ -12,6 +12,7 @@
  * headers, so that the WebAssembly backend may use threads there.
  * @module
  */
+import { type LocalServer, type LocalServerOptions, serveLocal } from "./local_server.ts";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { exportOnnx } from "./export_onnx.ts";
@@ -123,23 +124,11 @@ export async function writeDemoSite(site: DemoSite, dir: string): Promise<string
   return written;
 }
 
-/** Where to serve the demo. */
-export interface DemoServeOptions {
-  /** TCP port; 0 picks a free one. */
-  port: number;
-  /** Address to bind. Default 127.0.0.1. */
-  host?: string;
-  /** Told of a request that failed (the server goes on). */
-  onError?: (error: unknown) => void;
-}
+/** Where to serve the demo (port 0: any free one; host: 127.0.0.1 unless given). */
+export type DemoServeOptions = LocalServerOptions;
 
-/** A running demo server. */
-export interface DemoServer {
-  /** The page's address, e.g. `http://127.0.0.1:8000/`. */
-  readonly url: string;
-  /** Stops serving. */
-  close(): Promise<void>;
-}
+/** A running demo server: its page's address, e.g. `http://127.0.0.1:8000/`, and `close`. */
+export type DemoServer = LocalServer;
 
 /**
  * Serves the site: `/` is `index.html`, each file is at `/<name>`, anything
@@ -176,18 +165,7 @@ export function serveDemoSite(site: DemoSite, options: DemoServeOptions): DemoSe
       },
     });
   };
-  const server = Deno.serve({
-    port: options.port,
-    hostname: options.host ?? "127.0.0.1",
-    onListen: () => {},
-    onError: (e) => {
-      options.onError?.(e);
-      return new Response("error\n", { status: 500 });
-    },
-  }, handle);
-  const { hostname, port } = server.addr as Deno.NetAddr;
-  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-  return { url: `http://${host}:${port}/`, close: () => server.shutdown() };
+  return serveLocal(handle, options);
 }
 
 /**

@@ -3,6 +3,23 @@
 import { parseArgs } from "node:util";
 import { OptionError } from "../pipeline/options.ts";
 
+/**
+ * The `--checkpoint` (required) and `--direction` (ab, the default, or ba) of
+ * a command that applies a trained generator; an OptionError names the flag.
+ */
+export function generatorFlags(
+  values: Record<string, string | number | boolean | undefined>,
+): { checkpoint: string; direction: "ab" | "ba" } {
+  if (!values.checkpoint) {
+    throw new OptionError("--checkpoint", "required: a run directory or checkpoint");
+  }
+  const direction = String(values.direction ?? "ab");
+  if (direction !== "ab" && direction !== "ba") {
+    throw new OptionError("--direction", `expected ab or ba, got "${direction}"`);
+  }
+  return { checkpoint: String(values.checkpoint), direction };
+}
+
 /** How a flag's value is read. */
 export type FlagKind = "string" | "number" | "boolean";
 

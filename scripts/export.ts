@@ -2,7 +2,7 @@
 import { useBackend } from "../ops/runtime/backend.ts";
 import { OptionError } from "../pipeline/options.ts";
 import { exportOnnxFile } from "../pipeline/export_onnx.ts";
-import { parseFlags } from "./cli_args.ts";
+import { generatorFlags, parseFlags } from "./cli_args.ts";
 
 const HELP = `Export a trained DiscoGAN generator as an ONNX model.
 
@@ -32,20 +32,14 @@ if (import.meta.main) {
       console.log(HELP);
       Deno.exit(0);
     }
-    if (!values.checkpoint) {
-      throw new OptionError("--checkpoint", "required: a run directory or checkpoint");
-    }
-    const direction = (values.direction ?? "ab") as string;
-    if (direction !== "ab" && direction !== "ba") {
-      throw new OptionError("--direction", `expected ab or ba, got "${direction}"`);
-    }
+    const { checkpoint, direction } = generatorFlags(values);
     if ((values.format ?? "onnx") !== "onnx") {
       throw new OptionError("--format", `"${values.format}" is not a format here: use onnx`);
     }
     const out = (values.out ?? `g_${direction}.onnx`) as string;
     // Weights are read on the plain cpu backend: no native library is needed to export.
     await useBackend("cpu");
-    const model = await exportOnnxFile(values.checkpoint as string, direction, out);
+    const model = await exportOnnxFile(checkpoint, direction, out);
     console.error(
       `wrote ${out}: ${model.generator} generator G_${direction.toUpperCase()}, ` +
         `${model.imageSize}x${model.imageSize}, ${model.bytes.length} bytes, from ${model.checkpoint}`,

@@ -2,7 +2,7 @@
 import { useBackend } from "../ops/runtime/backend.ts";
 import { OptionError } from "../pipeline/options.ts";
 import { translateFiles } from "../pipeline/translate.ts";
-import { parseFlags } from "./cli_args.ts";
+import { generatorFlags, parseFlags } from "./cli_args.ts";
 
 const HELP = `Translate images with a trained DiscoGAN generator.
 
@@ -27,19 +27,13 @@ if (import.meta.main) {
       console.log(HELP);
       Deno.exit(0);
     }
-    if (!values.checkpoint) {
-      throw new OptionError("--checkpoint", "required: a run directory or checkpoint");
-    }
-    const direction = (values.direction ?? "ab") as string;
-    if (direction !== "ab" && direction !== "ba") {
-      throw new OptionError("--direction", `expected ab or ba, got "${direction}"`);
-    }
+    const { checkpoint, direction } = generatorFlags(values);
     if (!positionals.length) {
       throw new OptionError("FILE_OR_DIR", "give at least one image or folder");
     }
     await useBackend((values.backend ?? "auto") as "auto");
     const written = await translateFiles(
-      values.checkpoint as string,
+      checkpoint,
       direction,
       positionals,
       (values.out ?? "translated") as string,
