@@ -27,7 +27,7 @@ import { PRESETS } from "./presets.ts";
 export { flagName, OptionError, type OptionSpec, type OptionTable };
 
 /** The presets: named sets of options, expanded before explicit ones. */
-export type PresetName = "pytorch-gan" | "paper" | "paper-angle";
+export type PresetName = "pytorch-gan" | "shape" | "paper" | "paper-angle";
 
 /**
  * Everything a training run is configured by; saved as the run's
@@ -96,7 +96,8 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     kind: "choice",
     choices: Object.keys(PRESETS),
     help: "a named set of options, expanded first (explicit options override it): " +
-      "pytorch-gan = the defaults; paper = the paper's networks and objective; " +
+      "pytorch-gan = the defaults (colour, texture); shape = ResNet generator and " +
+      "whole-image discriminator (shape, pose); paper = the paper's networks and objective; " +
       "paper-angle = its angle experiments",
     group: "Preset",
   },

@@ -35,6 +35,9 @@ const PAPER: Partial<TrainOptions> = {
  * The presets:
  * - `pytorch-gan`: the defaults, PyTorch-GAN's networks (U-Net generator,
  *   PatchGAN discriminator) and objective (GAN + 10·cycle): colour and texture;
+ * - `shape`: the ResNet generator and the paper's whole-image discriminator
+ *   with InstanceNorm, the same objective: shape and pose (it learned the
+ *   rotation benchmark's relation, where the U-Net kept the input's shape);
  * - `paper`: the official code's image translation (SKTBrain/DiscoGAN
  *   `image_translation.py`): encoder-decoder without skips, whole-image
  *   discriminator, BatchNorm, feature matching 0.9, reconstruction rate 0.01
@@ -55,6 +58,20 @@ export const PRESETS: Readonly<Record<PresetName, Partial<TrainOptions>>> = {
   "pytorch-gan": {
     generator: "unet",
     discriminator: "patchgan",
+    ganLoss: "bce",
+    cycleLoss: "l2",
+    lambdaCycle: 10,
+    featureMatching: 0,
+    dUpdateInterval: 1,
+    weightDecay: 0,
+  },
+  // What learned the rotation benchmark's relation (README, learning benchmarks): a
+  // generator without skips and a discriminator that judges the whole image, for tasks
+  // that change shape or pose; the seed's objective.
+  shape: {
+    generator: "resnet",
+    discriminator: "paper",
+    norm: "instance",
     ganLoss: "bce",
     cycleLoss: "l2",
     lambdaCycle: 10,

@@ -134,6 +134,11 @@ Deno.test("a preset expands to explicit options, and explicit options override i
   assert.equal(angle.featureLayers, "3,4");
   // Undefined values (flags not given) do not undo the preset.
   assert.equal(resolveTrainOptions({ preset: "paper", ngf: undefined }).ngf, 64);
+  const shape = resolveTrainOptions({ preset: "shape" });
+  assert.deepEqual(
+    [shape.generator, shape.discriminator, shape.norm, shape.featureMatching],
+    ["resnet", "paper", "instance", 0],
+  );
   const plain = resolveTrainOptions({ preset: "pytorch-gan" });
   assert.equal(plain.generator, "unet");
   assert.equal(plain.defaultRate, undefined, "no rate: adversarial + lambda·cycle");
@@ -142,7 +147,7 @@ Deno.test("a preset expands to explicit options, and explicit options override i
 
 Deno.test("the paper's options are checked and refused with the option's name", () => {
   const bad: [Partial<Record<keyof TrainOptions, unknown>>, RegExp][] = [
-    [{ preset: "cyclegan" }, /^--preset: expected one of pytorch-gan, paper, paper-angle/],
+    [{ preset: "cyclegan" }, /^--preset: expected one of pytorch-gan, shape, paper, paper-angle/],
     [{ discriminator: "vit" }, /^--discriminator: expected one of patchgan, paper/],
     [
       { featureMatching: 0.5 },
