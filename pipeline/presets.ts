@@ -6,6 +6,16 @@
  */
 import type { PresetName, TrainOptions } from "./options.ts";
 
+// The seed's objective (PyTorch-GAN's discogan): GAN + 10·cycle, both sides every iteration.
+const SEED_OBJECTIVE: Partial<TrainOptions> = {
+  ganLoss: "bce",
+  cycleLoss: "l2",
+  lambdaCycle: 10,
+  featureMatching: 0,
+  dUpdateInterval: 1,
+  weightDecay: 0,
+};
+
 // The official code's image translation settings (image_translation.py).
 const PAPER: Partial<TrainOptions> = {
   generator: "paper",
@@ -55,30 +65,11 @@ const PAPER: Partial<TrainOptions> = {
  */
 
 export const PRESETS: Readonly<Record<PresetName, Partial<TrainOptions>>> = {
-  "pytorch-gan": {
-    generator: "unet",
-    discriminator: "patchgan",
-    ganLoss: "bce",
-    cycleLoss: "l2",
-    lambdaCycle: 10,
-    featureMatching: 0,
-    dUpdateInterval: 1,
-    weightDecay: 0,
-  },
+  "pytorch-gan": { generator: "unet", discriminator: "patchgan", ...SEED_OBJECTIVE },
   // What learned the rotation benchmark's relation (README, learning benchmarks): a
   // generator without skips and a discriminator that judges the whole image, for tasks
   // that change shape or pose; the seed's objective.
-  shape: {
-    generator: "resnet",
-    discriminator: "paper",
-    norm: "instance",
-    ganLoss: "bce",
-    cycleLoss: "l2",
-    lambdaCycle: 10,
-    featureMatching: 0,
-    dUpdateInterval: 1,
-    weightDecay: 0,
-  },
+  shape: { generator: "resnet", discriminator: "paper", norm: "instance", ...SEED_OBJECTIVE },
   paper: PAPER,
   "paper-angle": {
     ...PAPER,

@@ -23,14 +23,19 @@ class RunError(Exception):
     """A run directory that cannot be continued: the message says which file and why."""
 
 
-def read_options(run_dir):
-    path = os.path.join(run_dir, "options.json")
+def read_json(path, what):
+    """A JSON file of the run, or a RunError naming it and saying what it should have been."""
     try:
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError) as e:
-        raise RunError(f"{path}: cannot read the run's options ({e}); is {run_dir} a run "
-                       "directory written by deno task train?") from e
+        raise RunError(f"{path}: {what} ({e})") from e
+
+
+def read_options(run_dir):
+    return read_json(os.path.join(run_dir, "options.json"),
+                     f"cannot read the run's options; is {run_dir} a run directory written by "
+                     "deno task train?")
 
 
 def list_checkpoints(run_dir):
@@ -66,12 +71,7 @@ def _named_params(nets):
 
 def load_checkpoint(path, trainer):
     """Loads the networks, both Adams, the pools and the iteration; returns state.json."""
-    info_path = os.path.join(path, "state.json")
-    try:
-        with open(info_path) as f:
-            info = json.load(f)
-    except (OSError, ValueError) as e:
-        raise RunError(f"{info_path}: not a readable checkpoint ({e})") from e
+    info = read_json(os.path.join(path, "state.json"), "not a readable checkpoint")
     nets = (trainer.g_ab, trainer.g_ba, trainer.d_a, trainer.d_b)
     for role, net in zip(ROLES, nets):
         file = os.path.join(path, f"{role}.safetensors")

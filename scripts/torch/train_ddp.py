@@ -42,7 +42,7 @@ from data import BatchDraws, DataError  # noqa: E402
 from networks import build_networks  # noqa: E402
 from objective import Trainer  # noqa: E402
 from run_dir import (Metrics, RunError, RunLock, list_checkpoints, load_checkpoint,  # noqa: E402
-                     prune_checkpoints, read_options, save_checkpoint)
+                     prune_checkpoints, read_json, read_options, save_checkpoint)
 from safetensors_io import read_safetensors  # noqa: E402
 
 
@@ -147,12 +147,7 @@ def train(args):
         info = load_checkpoint(checkpoints[-1], trainer)
         # Per-rank dropout masks, reproducible from the run's seed.
         torch.manual_seed(trainer.seed * 1_000_003 + info["iteration"] * 64 + rank)
-        manifest_path = os.path.join(run, "data.json")
-        try:
-            with open(manifest_path) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError) as e:
-            raise RunError(f"{manifest_path}: cannot read the run's file list ({e})") from e
+        manifest = read_json(os.path.join(run, "data.json"), "cannot read the run's file list")
         draws = BatchDraws(o, manifest, on_skip=lambda m: print(m, file=sys.stderr))
         total = args.iterations or o.get("iterations") or o["epochs"] * draws.batches_per_epoch
         trainer.total = total
