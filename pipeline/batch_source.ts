@@ -21,6 +21,7 @@ import {
   type SkippedImage,
 } from "./image_folder.ts";
 import { seededRandom, seededShuffle } from "./seeded.ts";
+import { settleAll } from "./settle_all.ts";
 
 /** One batch: NHWC images in [-1, 1] (`x / 127.5 - 1`), row-major. */
 export interface HostBatch {
@@ -79,8 +80,12 @@ export interface BatchSource {
   readonly batchesPerEpoch: number;
   /** Batches prefetched (being decoded or ready) that the consumer has not taken yet. */
   readonly inFlight: number;
-  /** Stops prefetching; decodes already running finish and are dropped. */
-  close(): void;
+  /**
+   * Stops prefetching and resolves once no decode of this source is running.
+   * Await it before the process or worker may end: a native decode still
+   * running when a worker isolate shuts down crashes Deno (see settle_all.ts).
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -101,7 +106,7 @@ export interface BatchSource {
  * });
  * const batch = await source.next();
  * console.log(batch.index, batch.shape); // 0 [4, 64, 64, 3]
- * source.close();
+ * await source.close();
  * ```
  */
 export async function unpairedSource(
@@ -109,7 +114,8 @@ export async function unpairedSource(
   dirB: string,
   options: SourceOptions,
 ): Promise<BatchSource> {
-  const [filesA, filesB] = await Promise.all([
+  // Both scans finish before either's error is thrown: no header read outlives the call.
+  const [filesA, filesB] = await settleAll([
     usableImages(dirA, options),
     usableImages(dirB, options),
   ]);
@@ -158,7 +164,7 @@ async function usableImages(dir: string, options: SourceOptions): Promise<string
  * });
  * const { a, b } = await source.next(); // a: the left halves, b: the right ones
  * console.log(a.length === b.length);
- * source.close();
+ * await source.close();
  * ```
  */
 export async function pairedSource(dir: string, options: SourceOptions): Promise<BatchSource> {
@@ -277,6 +283,8 @@ class PrefetchingSource implements BatchSource {
   readonly #onSkip?: (skipped: SkippedImage) => void;
   // Batches started and not yet taken, oldest first.
   readonly #queue: Promise<HostBatch>[] = [];
+  // Batches whose decodes are still running, taken or not: close() waits for them.
+  readonly #running = new Set<Promise<HostBatch>>();
   #nextIndex: number;
   #closed = false;
 
@@ -329,9 +337,10 @@ class PrefetchingSource implements BatchSource {
     return batch;
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#closed = true;
     this.#queue.length = 0;
+    await Promise.allSettled([...this.#running]);
   }
 
   #fill(target: number): void {
@@ -341,6 +350,8 @@ class PrefetchingSource implements BatchSource {
       // awaited after close(): mark it handled so that is no unhandled
       // rejection. next() still hands the rejecting promise to the consumer.
       batch.catch(() => {});
+      this.#running.add(batch);
+      batch.finally(() => this.#running.delete(batch)).catch(() => {});
       this.#queue.push(batch);
     }
   }
@@ -351,6 +362,8 @@ class PrefetchingSource implements BatchSource {
     const { size, loadSize } = this.#draws;
     let lastError: unknown;
     for (let k = 0; k < Math.max(this.imagesA, this.imagesB); k++) {
+      // Closed: no new decode starts, so close() only waits for those running.
+      if (this.#closed) throw new Error("batch source closed");
       const file = job.files(k);
       if (this.#bad.has(file)) continue;
       try {
@@ -401,8 +414,8 @@ class PrefetchingSource implements BatchSource {
         );
       });
     }
-    // The whole batch or its first error; the other decodes run on unawaited.
-    await Promise.all(rows);
+    // The whole batch, or its first error once every decode has finished.
+    await settleAll(rows);
     return {
       a,
       b,

@@ -14,6 +14,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import sharp from "./sharp.ts";
+import { settleAll } from "./settle_all.ts";
 import { iconBox, type IconifySet } from "./iconify.ts";
 
 /** Paths and counts of a built default dataset. */
@@ -387,11 +388,22 @@ export async function ensureDefaultDataset(
   try {
     let next = 0;
     let done = 0;
+    let failed = false;
+    // A failed icon stops the other workers at their next one; all are
+    // awaited, so no render runs on after this function has returned.
     const worker = async () => {
-      while (next < names.length) {
+      try {
+        await renderEach();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    };
+    const renderEach = async () => {
+      while (next < names.length && !failed) {
         const name = names[next++];
         const test = isTestName(name);
-        const [pa, pb] = await Promise.all([
+        const [pa, pb] = await settleAll([
           renderPng(iconSvg(a.set, name, size), size),
           renderPng(iconSvg(b.set, name, size), size),
         ]);
@@ -409,9 +421,7 @@ export async function ensureDefaultDataset(
         options.onProgress?.(++done, names.length);
       }
     };
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, names.length) }, worker),
-    );
+    await settleAll(Array.from({ length: Math.min(concurrency, names.length) }, worker));
 
     await Deno.writeTextFile(
       join(partial, "README.txt"),

@@ -7,6 +7,7 @@
 
 import { join } from "node:path";
 import sharp from "./sharp.ts";
+import { settleAll } from "./settle_all.ts";
 
 /**
  * A problem with the training data: a missing or empty folder, or a file that
@@ -305,7 +306,7 @@ export async function scanImages(
       verdicts[i] = await headerProblem(files[i], maxPixels);
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? 8 }, worker));
+  await settleAll(Array.from({ length: options.concurrency ?? 8 }, worker));
   const usable: string[] = [], skipped: SkippedImage[] = [];
   files.forEach((path, i) => {
     const reason = verdicts[i];

@@ -86,6 +86,6 @@ export function memorySource(
       index++;
       return Promise.resolve(batch);
     },
-    close() {},
+    close: () => Promise.resolve(),
   };
 }

@@ -52,7 +52,7 @@ export interface RunTrainingOptions {
  * const source = await unpairedSource("a", "b", { batchSize: 2, size: 64, seed: 0 });
  * const sinks = [{ write: (r: { iteration: number }) => console.log(r.iteration) }];
  * const last = await runTraining(source, state, sinks, { iterations: 20 });
- * source.close();
+ * await source.close();
  * ```
  */
 export async function runTraining(

@@ -193,7 +193,7 @@ export async function train(
     if (e instanceof NonFiniteLossError && run) throw await nonFiniteStop(e, run);
     throw e;
   } finally {
-    source.close();
+    await source.close();
     lock?.release();
   }
   return { runDir: run.root, options: o, state, last, totalIterations: total };

@@ -13,6 +13,7 @@ import { listCheckpoints } from "./checkpoint.ts";
 import { DataError, decodeImage, listImages } from "./image_folder.ts";
 import { readRunOptions } from "./run_dir.ts";
 import { fromBytes, toBytes } from "./image_tensors.ts";
+import { settleAll } from "./settle_all.ts";
 import type { Network } from "../models/network.ts";
 import type { TrainOptions } from "./options.ts";
 
@@ -119,7 +120,7 @@ export async function translateFiles(
   const names = new Set<string>();
   for (let i = 0; i < files.length; i += batch) {
     const chunk = files.slice(i, i + batch);
-    const images = await Promise.all(chunk.map((f) => decodeImage(f, { size })));
+    const images = await settleAll(chunk.map((f) => decodeImage(f, { size })));
     const out = tf.tidy(() => g.apply(fromBytes(images, size)));
     const bytes = await toBytes(out);
     out.dispose();

@@ -96,6 +96,28 @@ export interface Measurement {
   details?: Record<string, unknown>;
 }
 
+/**
+ * A measurement with no result yet: status "error" until a run fills it in.
+ *
+ * @example
+ * ```ts
+ * import { failedMeasurement } from "./bench.ts";
+ * console.log(failedMeasurement("skipped: out of time").status); // "error"
+ * ```
+ */
+export function failedMeasurement(message?: string): Measurement {
+  return {
+    status: "error",
+    secondsPerIteration: null,
+    imagesPerSecond: null,
+    peakRssBytes: null,
+    seconds: [],
+    warmupSeconds: [],
+    setupSeconds: null,
+    ...(message === undefined ? {} : { message }),
+  };
+}
+
 /** A row of the table: one backend on one configuration, with PyTorch beside it. */
 export interface BenchRow extends Measurement {
   /** "64x4". */
@@ -180,15 +202,7 @@ export async function measure(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const result: Measurement = {
-    status: "error",
-    secondsPerIteration: null,
-    imagesPerSecond: null,
-    peakRssBytes: null,
-    seconds: [],
-    warmupSeconds: [],
-    setupSeconds: null,
-  };
+  const result = failedMeasurement();
   let finished = false; // a terminal event arrived
   let killedFor: string | null = null;
   const setupLimit = opts.setupLimit ?? 600;

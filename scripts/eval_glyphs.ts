@@ -53,6 +53,7 @@ import {
   SCRIPT_FONT,
   toSignedUnit,
 } from "./glyph_dataset.ts";
+import { settleAll } from "../pipeline/settle_all.ts";
 
 // Every training option of `deno task train` (the table's flags, --preset
 // included), and the benchmark's own.
@@ -108,7 +109,7 @@ const t0 = performance.now();
 const unitScale = glyphScale([fontA, fontB], chars, S);
 const render = (font: string, count: number, salt: string) =>
   renderGlyphSet({ font, chars, count, salt, seed, size: S, unitScale });
-const [trainA, trainB, heldA, heldB] = await Promise.all([
+const [trainA, trainB, heldA, heldB] = await settleAll([
   render(fontA, trainPerChar, "train"),
   render(fontB, trainPerChar, "train"),
   render(fontA, heldoutPerChar, "heldout"),
@@ -291,7 +292,7 @@ const progress: Sink = {
 };
 const tTrain = performance.now();
 await runTraining(source, state, [progress], { iterations });
-source.close();
+await source.close();
 const wallTrain = (performance.now() - tTrain) / 1000;
 
 // ---------------------------------------------------------------- evaluation

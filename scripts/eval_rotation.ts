@@ -56,6 +56,7 @@ import {
   ROTATION_SIZE,
   type TemplateBank,
 } from "./rotation_dataset.ts";
+import { settleAll } from "../pipeline/settle_all.ts";
 
 /**
  * Default length of the benchmark's training. Sized from measurements with the
@@ -298,10 +299,10 @@ async function main(): Promise<void> {
   if (given.runDir === undefined) await Deno.remove(runDir, { recursive: true }).catch(() => {});
 
   const backend = await useBackend(resolved.backend);
-  const testImages = await Promise.all(
+  const testImages = await settleAll(
     dataset.testFiles.map((f) => decodeImage(join(dataset.testA, f), { size: ROTATION_SIZE })),
   );
-  const truthImages = await Promise.all(
+  const truthImages = await settleAll(
     dataset.testFiles.map(async (f) =>
       (await decodeImage(join(dataset.testB, f), { size: ROTATION_SIZE })).data
     ),

@@ -23,6 +23,7 @@
 import hersheytext from "hersheytext";
 import sharp from "../pipeline/sharp.ts";
 import { mulberry32 } from "../pipeline/seeded.ts";
+import { settleAll } from "../pipeline/settle_all.ts";
 
 /**
  * The 26 lower-case letters.
@@ -414,7 +415,7 @@ async function renderAll(
   const chunk = 32;
   for (let i = 0; i < jobs.length; i += chunk) {
     const part = jobs.slice(i, i + chunk);
-    const pixels = await Promise.all(
+    const pixels = await settleAll(
       part.map((j) => renderGlyph(j.font, j.char, unitScale, j.augmentation, size)),
     );
     part.forEach((j, k) => out.push({ ...j, size, pixels: pixels[k] }));

@@ -42,6 +42,7 @@ import sharp from "../pipeline/sharp.ts";
 import { DEFAULT_DATASET_LICENSE_NOTICE } from "../pipeline/default_dataset.ts";
 import { hashKey, seededRandom } from "../pipeline/seeded.ts";
 import { iconBox, type IconifySet } from "../pipeline/iconify.ts";
+import { settleAll } from "../pipeline/settle_all.ts";
 
 /**
  * Image side in pixels.
@@ -209,7 +210,7 @@ function iconSets(): Promise<Record<Domain, IconifySet>> {
 }
 
 async function packageVersions(): Promise<{ A: string; B: string }> {
-  const [a, b] = await Promise.all([
+  const [a, b] = await settleAll([
     import("@iconify-json/fluent-emoji-high-contrast/package.json", { with: { type: "json" } }),
     import("@iconify-json/fluent-emoji-flat/package.json", { with: { type: "json" } }),
   ]);
@@ -374,9 +375,14 @@ export function makeTemplateBank(angles: number[], images: RgbImage[]): Template
   };
 }
 
+// One rendering per (size, step) per process: the data set's heading and the
+// benchmark's reader both need the bank.
+const templateBanks = new Map<string, Promise<TemplateBank>>();
+
 /**
  * Domain B's icon at every whole degree from -{@link ANGLE_LIMIT} to
- * {@link ANGLE_LIMIT}, centred, scale 1 (no jitter): 181 templates.
+ * {@link ANGLE_LIMIT}, centred, scale 1 (no jitter): 181 templates. Rendered
+ * once per size and step in a process.
  *
  * @example
  * ```ts
@@ -385,13 +391,24 @@ export function makeTemplateBank(angles: number[], images: RgbImage[]): Template
  * console.log(bank.angles[0], bank.angles.at(-1)); // -90 90
  * ```
  */
-export async function renderTemplateBank(
+export function renderTemplateBank(
   size: number = ROTATION_SIZE,
   step: number = 1,
 ): Promise<TemplateBank> {
+  const key = `${size}/${step}`;
+  let bank = templateBanks.get(key);
+  if (!bank) {
+    bank = renderBank(size, step);
+    templateBanks.set(key, bank);
+    bank.catch(() => templateBanks.delete(key));
+  }
+  return bank;
+}
+
+async function renderBank(size: number, step: number): Promise<TemplateBank> {
   const angles: number[] = [];
   for (let a = -ANGLE_LIMIT; a <= ANGLE_LIMIT + 1e-9; a += step) angles.push(a);
-  const images = await Promise.all(
+  const images = await settleAll(
     angles.map((angle) => renderRotated("B", { angle, scale: 1, dx: 0, dy: 0 }, size)),
   );
   return makeTemplateBank(angles, images);
@@ -743,7 +760,7 @@ export async function ensureRotationDataset(
         options.onProgress?.(++done, jobs.length);
       }
     };
-    await Promise.all(Array.from({ length: 4 }, worker));
+    await settleAll(Array.from({ length: 4 }, worker));
     for (const [dir, map] of Object.entries(angles)) {
       const sorted = Object.fromEntries(Object.entries(map).sort(([p], [q]) => (p < q ? -1 : 1)));
       await Deno.writeTextFile(

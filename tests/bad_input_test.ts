@@ -167,7 +167,7 @@ Deno.test("converted files give the right RGB values", async () => {
       onSkip: (s) => skipped.push(s),
     });
     const { a } = await source.next();
-    source.close();
+    await source.close();
     assert.deepEqual(skipped, []);
     const pixel = [...a.subarray(0, 3)].map((x) => Math.round((x + 1) * 127.5));
     const want = {

@@ -118,15 +118,17 @@ async function take(source: BatchSource, count: number): Promise<HostBatch[]> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** decodeImage, counting calls started and finished, optionally slowed. */
+/** decodeImage, counting calls started and finished (or failed), optionally slowed. */
 function countingDecoder(delayMs = 0): ImageDecoder & { started: number; finished: number } {
   const decoder = Object.assign(
     async (path: string, options: DecodeOptions) => {
       decoder.started++;
-      if (delayMs > 0) await sleep(delayMs);
-      const image = await decodeImage(path, options);
-      decoder.finished++;
-      return image;
+      try {
+        if (delayMs > 0) await sleep(delayMs);
+        return await decodeImage(path, options);
+      } finally {
+        decoder.finished++;
+      }
     },
     { started: 0, finished: 0 },
   );
@@ -216,7 +218,7 @@ Deno.test("unpaired: shapes, value range, counts and epochs", async () => {
   assert.equal(source.imagesB, 5);
   assert.equal(source.batchesPerEpoch, 3);
   const batches = await take(source, 5);
-  source.close();
+  await source.close();
   batches.forEach((batch, k) => {
     assert.deepEqual(batch.shape, [3, 8, 8, 3]);
     assert.equal(batch.a.length, 3 * 8 * 8 * 3);
@@ -230,7 +232,7 @@ Deno.test("unpaired: shapes, value range, counts and epochs", async () => {
 Deno.test("unpaired: each epoch of A and of B draws every file once, in a new order", async () => {
   const source = await unpairedSource(dirA, dirB, base);
   const batches = await take(source, 12); // 36 draws: 5 epochs of A, 7 of B
-  source.close();
+  await source.close();
   const seqA = batches.flatMap((b) => ids(b.a, b.shape));
   const seqB = batches.flatMap((b) => ids(b.b, b.shape));
   const epochs = (seq: number[], n: number) =>
@@ -245,7 +247,7 @@ Deno.test("unpaired: each epoch of A and of B draws every file once, in a new or
 Deno.test("unpaired: A and B are shuffled independently", async () => {
   const source = await unpairedSource(dirB, dirB, base); // same files on both sides
   const batches = await take(source, 5);
-  source.close();
+  await source.close();
   const seqA = batches.flatMap((b) => ids(b.a, b.shape));
   const seqB = batches.flatMap((b) => ids(b.b, b.shape));
   assert.notDeepEqual(seqA, seqB);
@@ -256,7 +258,7 @@ Deno.test("same seed gives identical batches; another seed another order", async
   const run = async (seed: number) => {
     const source = await unpairedSource(dirA, dirB, { ...opts, seed });
     const batches = await take(source, 4);
-    source.close();
+    await source.close();
     return batches;
   };
   const [one, two, other] = [await run(7), await run(7), await run(8)];
@@ -269,12 +271,12 @@ Deno.test("startBatch resumes exactly, without decoding the skipped batches", as
   const opts = { ...base, loadSize: 10, prefetch: 2 };
   const whole = await unpairedSource(dirA, dirB, opts);
   const expected = await take(whole, 9);
-  whole.close();
+  await whole.close();
 
   const decode = countingDecoder();
   const resumed = await unpairedSource(dirA, dirB, { ...opts, startBatch: 5, decode });
   const got = await take(resumed, 4);
-  resumed.close();
+  await resumed.close();
   assert.deepEqual(got, expected.slice(5));
   assert.deepEqual(got.map((b) => [b.index, b.epoch]), [[5, 2], [6, 2], [7, 3], [8, 3]]);
   // Batches 5..8 taken plus 9 and 10 prefetched, two images a row.
@@ -283,7 +285,7 @@ Deno.test("startBatch resumes exactly, without decoding the skipped batches", as
   // Paired sources resume the same way.
   const pairedWhole = await pairedSource(dirPaired, { ...base, size: 8, loadSize: 12 });
   const pairedExpected = await take(pairedWhole, 4);
-  pairedWhole.close();
+  await pairedWhole.close();
   const pairedResumed = await pairedSource(dirPaired, {
     ...base,
     size: 8,
@@ -291,7 +293,7 @@ Deno.test("startBatch resumes exactly, without decoding the skipped batches", as
     startBatch: 2,
   });
   assert.deepEqual(await take(pairedResumed, 2), pairedExpected.slice(2));
-  pairedResumed.close();
+  await pairedResumed.close();
 });
 
 Deno.test("prefetch: runs ahead while the consumer is idle, never more than `prefetch`", async () => {
@@ -309,10 +311,39 @@ Deno.test("prefetch: runs ahead while the consumer is idle, never more than `pre
     assert.equal((await batch).index, taken - 1);
     assert.ok(source.inFlight <= prefetch);
   }
-  source.close();
+  await source.close();
   assert.equal(source.inFlight, 0);
+  assert.equal(decode.finished, decode.started, "close() resolved while a decode was running");
   await assert.rejects(source.next(), /closed/);
-  await sleep(100); // let the abandoned decodes finish
+});
+
+// A native decode still running when a test module's isolate ends crashed
+// Deno (issue 12): neither a failed batch nor close() may leave one behind.
+Deno.test("a failed batch, and close(), leave no decode running", async () => {
+  const counts = { started: 0, settled: 0 };
+  // Every file of A fails after 5 ms; B's decode slowly (200 ms).
+  const decode: ImageDecoder = async (path, options) => {
+    counts.started++;
+    try {
+      const failing = path.startsWith(dirA);
+      await sleep(failing ? 5 : 200);
+      if (failing) throw new Error("unreadable");
+      return await decodeImage(path, options);
+    } finally {
+      counts.settled++;
+    }
+  };
+  const onDemand = await unpairedSource(dirA, dirB, { ...base, prefetch: 0, decode });
+  await assert.rejects(onDemand.next(), DataError);
+  assert.equal(counts.settled, counts.started, "the batch failed while B's decodes ran on");
+  await onDemand.close();
+
+  const ahead = await unpairedSource(dirA, dirB, { ...base, prefetch: 3, decode });
+  await ahead.close();
+  assert.equal(counts.settled, counts.started, "close() resolved while decodes ran on");
+  const started = counts.started;
+  await sleep(50);
+  assert.equal(counts.started, started, "a decode started after close()");
 });
 
 Deno.test("prefetch 0 decodes on demand", async () => {
@@ -323,7 +354,7 @@ Deno.test("prefetch 0 decodes on demand", async () => {
   await source.next();
   assert.equal(decode.started, 3 * 2);
   assert.equal(source.inFlight, 0);
-  source.close();
+  await source.close();
 });
 
 Deno.test("random crop: inside the loaded image, varying, flipped now and then", async () => {
@@ -362,7 +393,7 @@ Deno.test("random crop: inside the loaded image, varying, flipped now and then",
         }
       }
     }
-    source.close();
+    await source.close();
   }
   assert.ok(offsets.size > 5, `only ${offsets.size} distinct crops`);
   assert.ok(flips > 0 && flips < rows, `${flips} of ${rows} rows flipped`);
@@ -393,7 +424,7 @@ Deno.test("paired: A is the left half, B the right, same file, same crop and fli
       if (step < 0) flips++;
     }
   }
-  source.close();
+  await source.close();
   assert.ok(flips > 0 && flips < 16, `${flips} of 16 pairs flipped`);
   for (let e = 0; e < 4; e++) assert.deepEqual(seq.slice(4 * e, 4 * e + 4).sort(), [0, 1, 2, 3]);
 });
@@ -412,7 +443,7 @@ Deno.test("a file that does not decode is skipped once, reported, and its draws 
     onSkip: (s) => skipped.push(s),
   });
   const batch = await source.next();
-  source.close();
+  await source.close();
   assert.deepEqual(skipped.map((s) => s.path), [bad]);
   assert.equal(source.imagesA, 1, "only the good file is drawn");
   for (let row = 0; row < 2; row++) {
@@ -435,6 +466,6 @@ Deno.test("when no file of a domain decodes any more, next() rejects naming a fi
     onSkip: (s) => skipped.push(s.path),
   });
   await rejectsWithPath(source.next(), join(dir, "a.png"));
-  source.close();
+  await source.close();
   assert.ok(skipped.includes(join(dir, "a.png")));
 });

@@ -42,7 +42,7 @@ Deno.test("files deleted, truncated or replaced during a run are skipped once ea
   await Deno.writeFile(join(dirA, "2.png"), await solidPng(77)); // replaced: read anew
   const seen = new Set<number>();
   for (let k = 0; k < 4; k++) for (const red of redsOf((await source.next()).a, 4)) seen.add(red);
-  source.close();
+  await source.close();
   assert.deepEqual([...seen].sort(), [40, 77], "only the readable files, as they are now");
   assert.deepEqual(skipped.sort(), [join(dirA, "0.png"), join(dirA, "1.png")], "once each");
 });

@@ -149,7 +149,7 @@ function countingSource(): BatchSource & { pulls: number } {
       const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.5 + index));
       return Promise.resolve({ a, b, shape: [1, 64, 64, 3], index: index++, epoch: 0 });
     },
-    close() {},
+    close: () => Promise.resolve(),
   };
   return source;
 }

@@ -1,20 +1,22 @@
-// Runs every test file in a process of its own, and never loses a crash.
+// Runs every test file in a process of its own, two at a time, and never
+// loses a crash.
 //
-//   deno run -A tests/run_all.ts [FILE ...]   (default: every tests/*_test.ts)
+//   deno run -A tests/run_all.ts [--jobs N] [FILE ...]
+//     (default: every tests/*_test.ts, as many at once as the machine has
+//     cores, at most 2; each file's output is printed whole when it ends)
 //
-// Why one process per file: `deno test` runs each test module in its own
-// worker isolate of one process, and sharp's native module, loaded by several
-// isolates in turn, has crashed that process at a module boundary (a call
-// through a freed N-API callback: SIGSEGV in sharp's CallbackData::Wrapper,
-// seen in 2 of 8 runs of bad_input_test.ts followed by batch_source_test.ts).
-// Each file alone has one isolate for its lifetime. That made it rarer, not
-// gone: bad_input_test.ts alone has died the same way after its last test,
-// while its test worker shut down (issue 12 tracks the cause). A file that
-// dies so, after every test passed, is run once more and the crash reported.
+// Why one process per file: a test module's isolate that ends while native
+// work it started is still running crashes the process. Deno frees sharp's
+// N-API function records when the isolate shuts down, and a decode chain
+// still running calls through one: SIGSEGV in CallbackData::Wrapper (issue
+// 12; our code now awaits every decode it starts, see pipeline/settle_all.ts).
+// A process per file keeps such a crash, should a new one appear, to the file
+// that caused it.
 //
 // A process that dies without its summary is reported with the file, the test
-// that was running, its exit code or signal, and its last lines of output.
-// Ends with "N passed, N failed" (a crashed file counts as one failure).
+// that was running, its exit code or signal, and its last lines of output; it
+// fails the run. Ends with "N passed, N failed" (a crashed file counts as one
+// failure).
 import { basename } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -30,10 +32,6 @@ interface FileResult {
   failed: number;
   seconds: number;
   crash?: string;
-  /** The crash came after every test that ran had passed (no test was running). */
-  afterAllPassed?: boolean;
-  /** Set when the process died after every test had passed, and a rerun passed. */
-  crashedOnce?: string;
 }
 
 async function testFiles(): Promise<string[]> {
@@ -67,18 +65,14 @@ async function runFile(file: string): Promise<FileResult> {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop() ?? "";
-      for (const line of parts) {
-        lines.push(line);
-        console.log(line);
-      }
+      lines.push(...parts);
     }
-    if (rest) {
-      lines.push(rest);
-      console.log(rest);
-    }
+    if (rest) lines.push(rest);
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
   const seconds = (performance.now() - started) / 1000;
+  // Whole, so that files running side by side do not interleave their lines.
+  console.log(`\n=== ${file} (${seconds.toFixed(0)} s) ===\n${lines.join("\n")}`);
   const summary = lines.map((l) => /^(ok|FAILED) \| (\d+) passed.*\| (\d+) failed.*$/.exec(l))
     .filter((m) => m).at(-1);
   const notes = [...new Set(lines.filter((l) => l.startsWith("ignored: ")))];
@@ -105,20 +99,7 @@ async function runFile(file: string): Promise<FileResult> {
     failed: 1,
     seconds,
     crash: crash + "\n" + lastLines(lines),
-    afterAllPassed: !test && passed > 0 && !lines.some((l) => / \.\.\. FAILED\b/.test(l)),
   };
-}
-
-// A process that died after all its tests had passed (while its test worker
-// shut down: sharp's native module, issue 12) is run once more. The crash is
-// still reported; the file fails if it crashes again or a test fails.
-async function runFileRetrying(file: string): Promise<FileResult> {
-  const first = await runFile(file);
-  if (!first.crash || !first.afterAllPassed) return first;
-  console.log(`\n${file} died after all its tests passed; running it once more\n`);
-  const second = await runFile(file);
-  if (second.crash || second.failed) return { ...second, crash: second.crash ?? first.crash };
-  return { ...second, crashedOnce: first.crash, seconds: first.seconds + second.seconds };
 }
 
 function lastLines(lines: string[]): string {
@@ -126,8 +107,33 @@ function lastLines(lines: string[]): string {
   return `its last ${Math.min(TAIL_LINES, lines.length)} lines of output:\n${tail}`;
 }
 
+/** Runs `files` with at most `jobs` processes at once; results in the files' order. */
+async function runFiles(files: string[], jobs: number): Promise<FileResult[]> {
+  const results: FileResult[] = new Array(files.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      results[i] = await runFile(files[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
+  return results;
+}
+
 if (import.meta.main) {
-  const files = Deno.args.length ? Deno.args : await testFiles();
+  const args = [...Deno.args];
+  let jobs = Math.min(2, navigator.hardwareConcurrency || 1);
+  const flag = args.indexOf("--jobs");
+  if (flag >= 0) {
+    jobs = Number(args[flag + 1]);
+    if (!Number.isInteger(jobs) || jobs < 1) {
+      console.log(`--jobs takes a whole number of processes, at least 1; got "${args[flag + 1]}"`);
+      Deno.exit(2);
+    }
+    args.splice(flag, 2);
+  }
+  const files = args.length ? args : await testFiles();
   // One type check for all, so that each process can skip its own.
   const check = await new Deno.Command(Deno.execPath(), {
     args: ["check", ...files],
@@ -137,11 +143,10 @@ if (import.meta.main) {
     console.log("type check failed\n0 passed, 1 failed");
     Deno.exit(1);
   }
-  const results: FileResult[] = [];
-  for (const file of files) results.push(await runFileRetrying(file));
+  const results = await runFiles(files, jobs);
   console.log("\nper file:");
   for (const r of results) {
-    const mark = r.crash ? "CRASH" : r.failed ? "FAIL" : r.crashedOnce ? "ok*" : "ok";
+    const mark = r.crash ? "CRASH" : r.failed ? "FAIL" : "ok";
     console.log(
       `  ${mark.padEnd(5)} ${basename(r.file).padEnd(34)} ${String(r.passed).padStart(4)} passed ` +
         `${String(r.failed).padStart(3)} failed  ${r.seconds.toFixed(0).padStart(4)} s`,
@@ -151,9 +156,6 @@ if (import.meta.main) {
   if (ignored) {
     console.log(`\n${ignored} tests ignored for want of a system library:`);
     for (const note of new Set(results.flatMap((r) => r.notes ?? []))) console.log(`  ${note}`);
-  }
-  for (const r of results.filter((r) => r.crashedOnce)) {
-    console.log(`\nCRASHED, THEN PASSED ON A RERUN: ${r.crashedOnce}`);
   }
   for (const r of results.filter((r) => r.crash)) console.log(`\nCRASH: ${r.crash}`);
   const passed = results.reduce((s, r) => s + r.passed, 0);

@@ -17,7 +17,7 @@
 // With --kit, the children are the kit's bundles (check.js, bench_worker.js,
 // webgpu_test.js) run with the kit's deno.json and --cached-only: nothing is
 // fetched. --dry shrinks everything for a CPU machine (lavapipe, PyTorch CPU).
-import { measure, type Measurement, type TorchInfo } from "../bench.ts";
+import { failedMeasurement, measure, type Measurement, type TorchInfo } from "../bench.ts";
 import { type FlagKind, parseFlags } from "../cli_args.ts";
 import { gpuAdapterInfo, useBackend } from "../../ops/runtime/backend.ts";
 import { webGpuDevice } from "../../ops/runtime/webgpu_device.ts";
@@ -578,23 +578,13 @@ async function runAll(v: Record<string, string | number | boolean | undefined>):
       "--warmup",
       String(settings.warmup),
     ];
-    const skipped = (why: string): Measurement => ({
-      status: "error",
-      secondsPerIteration: null,
-      imagesPerSecond: null,
-      peakRssBytes: null,
-      seconds: [],
-      warmupSeconds: [],
-      setupSeconds: null,
-      message: why,
-    });
     const timed = async (
       command: string,
       args: string[],
       batchSize: number,
     ): Promise<{ m: Measurement; peak: number | null }> => {
       const room = left() - 10;
-      if (room < 20) return { m: skipped("skipped: out of time"), peak: null };
+      if (room < 20) return { m: failedMeasurement("skipped: out of time"), peak: null };
       const budget = Math.min(settings.budget, room / 2);
       const t0 = performance.now();
       const m = await measure(command, [...args, "--budget", String(Math.floor(budget))], {

@@ -1,0 +1,28 @@
+/**
+ * Waiting for every promise of a group, even when one fails.
+ *
+ * `Promise.all` rejects at the first failure and leaves the others running.
+ * When those are native decodes (sharp), work still running after the caller
+ * has returned can outlive the worker isolate that started it, and Deno then
+ * calls sharp through a freed function record: a segmentation fault at the
+ * end of a test module (issue 12). Every group of decodes is awaited whole.
+ * @module
+ */
+
+/**
+ * Resolves with every value once all have settled, or rejects with the first
+ * failure (in the order given), but only after all have settled.
+ *
+ * @example
+ * ```ts
+ * import { settleAll } from "./settle_all.ts";
+ * const [a, b] = await settleAll([Promise.resolve(1), Promise.resolve(2)]);
+ * console.log(a + b); // 3
+ * ```
+ */
+export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
