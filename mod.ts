@@ -16,6 +16,7 @@
  */
 export type { KernelConfig, Scalar, Tensor, Tensor4D, Variable } from "./ops/tf.ts";
 export * from "./ops/runtime/backend.ts";
+export type { ConvPrecision } from "./ops/runtime/onednn/conv_kernels.ts";
 export * from "./ops/runtime/webgpu_device.ts";
 export * from "./ops/adam.ts";
 export * from "./ops/gradients.ts";

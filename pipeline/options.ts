@@ -7,6 +7,7 @@
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../ops/runtime/backend.ts";
+import type { ConvPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
 import { NETWORK_OPTIONS, type NetworkOptions } from "../models/discogan.ts";
 import {
   checkOption,
@@ -59,6 +60,8 @@ export interface TrainOptions extends NetworkOptions, ObjectiveOptions, Optimize
   onNonFinite: "stop" | "skip";
   /** TF.js backend. */
   backend: BackendName;
+  /** What the convolutions compute in: fp32, or bf16 inputs with fp32 sums (`onednn` only). */
+  precision: ConvPrecision;
   /** Refuse, before training, sizes whose estimated memory exceeds what the backend can use. */
   memoryCheck: boolean;
   /** The run directory (`train` picks runs/DATE_TIME when it is not given). */
@@ -202,6 +205,14 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     default: "auto",
     choices: BACKEND_NAMES,
     help: "TF.js backend",
+    group: "Networks",
+  },
+  precision: {
+    kind: "choice",
+    default: "fp32",
+    choices: ["fp32", "bf16"],
+    help: "bf16: the onednn convolutions read bfloat16 inputs and filters and sum in fp32; " +
+      "weights, Adam and losses stay fp32 (needs the onednn backend)",
     group: "Networks",
   },
   memoryCheck: {

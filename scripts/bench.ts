@@ -29,8 +29,10 @@ Usage: deno task bench [options]
   --ngf N --ndf N      generator / discriminator widths (default 64, 64: full width)
   --generator NAME     unet | resnet | paper (default unet)
   --discriminator NAME patchgan | paper (default patchgan); the paper networks use BatchNorm
-  --backends LIST      wasm,blas,cpu,webgpu (default: wasm; blas when OpenBLAS loads;
-                       webgpu when a hardware GPU adapter exists; cpu only when asked)
+  --backends LIST      wasm,blas,onednn,cpu,webgpu,onednn-bf16 (default: wasm; blas when
+                       OpenBLAS loads, onednn when oneDNN does; webgpu when a hardware
+                       GPU adapter exists; cpu and onednn-bf16 only when asked).
+                       onednn-bf16 is onednn with --precision bf16
   --iterations N       timed iterations, the median is reported (default 5)
   --warmup N           untimed iterations first (default 2)
   --budget S           seconds one configuration's first iteration may take; slower
@@ -42,6 +44,9 @@ Usage: deno task bench [options]
   --torch-blas MODE    auto | openmp | system: the BLAS PyTorch loads (default auto: the
                        OpenMP OpenBLAS when installed; see scripts/torch/bench.py)
   --help               this text`;
+
+/** The onednn backend with bf16 convolutions (`--precision bf16`), as a bench column. */
+const BF16_BACKEND = "onednn-bf16";
 
 const FLAGS: Record<string, FlagKind> = {
   configs: "string",
@@ -471,28 +476,53 @@ export function formatTable(rows: BenchRow[], budget: number, peakGflops?: numbe
   return [line(header), rule, ...body.map(line)].join("\n");
 }
 
+/** One sgemm library's best speed, GFLOP/s, on n x n x n products. */
+export interface SgemmPeak {
+  gflops: number;
+  /** The library that reached it. */
+  library: "oneDNN" | "OpenBLAS";
+  n: number;
+  repeats: number;
+}
+
 /**
- * The fp32 peak this machine reaches in practice: the best of a few
- * single-precision matrix products by OpenBLAS, on all its threads; null
- * without OpenBLAS.
+ * The fp32 peak this machine reaches in practice: the best of a few n x n x n
+ * single-precision matrix products by oneDNN's sgemm and by OpenBLAS', each
+ * on all its threads (a library can mis-dispatch: OpenBLAS took one of our
+ * machines for a "Prescott" and ran at a third of oneDNN's speed). Null when
+ * neither loads.
+ *
+ * @example
+ * ```ts
+ * import { sgemmPeak } from "./bench.ts";
+ * const peak = sgemmPeak(256, 2);
+ * console.log(peak ? `${peak.gflops.toFixed(0)} GFLOP/s by ${peak.library}` : "no sgemm");
+ * ```
  */
-export function sgemmPeak(
-  n = 1536,
-  repeats = 5,
-): { gflops: number; n: number; repeats: number; threads: number } | null {
-  const blas = loadOpenBlas();
-  if (!blas) return null;
+export function sgemmPeak(n = 1536, repeats = 5): SgemmPeak | null {
   const a = new Float32Array(n * n).map((_, i) => (i % 7) / 7);
   const b = new Float32Array(n * n).map((_, i) => (i % 5) / 5);
   const c = new Float32Array(n * n);
-  blas.sgemm(false, false, n, n, n, 1, a, b, 0, c); // warm-up: threads up, pages touched
-  let best = Infinity;
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    blas.sgemm(false, false, n, n, n, 1, a, b, 0, c);
-    best = Math.min(best, (performance.now() - t0) / 1000);
+  const best = (product: () => void) => {
+    product(); // warm-up: threads up, pages touched
+    let seconds = Infinity;
+    for (let i = 0; i < repeats; i++) {
+      const t0 = performance.now();
+      product();
+      seconds = Math.min(seconds, (performance.now() - t0) / 1000);
+    }
+    return (2 * n ** 3) / seconds / 1e9;
+  };
+  const found: SgemmPeak[] = [];
+  const dnnl = loadOneDnn(), blas = loadOpenBlas();
+  if (dnnl) {
+    found.push({ gflops: best(() => dnnl.sgemm(n, n, n, a, b, c)), library: "oneDNN", n, repeats });
   }
-  return { gflops: (2 * n ** 3) / best / 1e9, n, repeats, threads: blas.getNumThreads() };
+  if (blas) {
+    const gflops = best(() => blas.sgemm(false, false, n, n, n, 1, a, b, 0, c));
+    found.push({ gflops, library: "OpenBLAS", n, repeats });
+  }
+  return found.sort((p, q) => q.gflops - p.gflops)[0] ?? null;
 }
 
 function timestamp(): string {
@@ -547,12 +577,10 @@ async function main(): Promise<void> {
   let backends: string[];
   if (v.backends !== undefined) {
     backends = (v.backends as string).split(",").map((s) => s.trim()).filter(Boolean);
+    const known = [...BACKEND_NAMES.filter((n) => n !== "auto"), BF16_BACKEND];
     for (const b of backends) {
-      if (b === "auto" || !BACKEND_NAMES.includes(b as never)) {
-        throw new OptionError(
-          "--backends",
-          `unknown backend "${b}": choose from ${BACKEND_NAMES.filter((n) => n !== "auto")}`,
-        );
+      if (!known.includes(b)) {
+        throw new OptionError("--backends", `unknown backend "${b}": choose from ${known}`);
       }
     }
     if (!backends.length) throw new OptionError("--backends", "no backend given");
@@ -571,9 +599,9 @@ async function main(): Promise<void> {
     }
   }
 
-  // The machine's fp32 peak, as the % of peak columns use it: OpenBLAS' sgemm, in this run.
+  // The machine's fp32 peak, as the % of peak columns use it: the faster sgemm, in this run.
   const peak = sgemmPeak();
-  if (!peak) notes.push("no % of peak: OpenBLAS did not load, so no sgemm to measure it with");
+  if (!peak) notes.push("no % of peak: neither oneDNN nor OpenBLAS loaded, so no sgemm to time");
   const torchScript = `${root}scripts/torch/bench.py`;
   const torchArgs = ["--threads", String(torchThreads), "--blas", torchBlas];
   let torch: TorchInfo | null = null;
@@ -674,9 +702,9 @@ async function main(): Promise<void> {
     peak
       ? `fp32 peak: ${
         peak.gflops.toFixed(1)
-      } GFLOP/s, the best of ${peak.repeats} OpenBLAS sgemm ` +
-        `calls of ${peak.n}x${peak.n}x${peak.n} on ${peak.threads} threads, at the start of this run; ` +
-        `% of peak counts the convolutions' FLOPs only`
+      } GFLOP/s, the best of ${peak.repeats} ${peak.library} sgemm ` +
+        `calls of ${peak.n}x${peak.n}x${peak.n} on all its threads (the faster of oneDNN's and ` +
+        `OpenBLAS'), at the start of this run; % of peak counts the convolutions' FLOPs only`
       : "fp32 peak: not measured",
     torch
       ? `PyTorch ${torch.torch} on ${torch.device}${

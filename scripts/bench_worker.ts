@@ -12,6 +12,7 @@
 //   [--ngf 64 --ndf 64 --generator unet --discriminator patchgan --iterations 5 --warmup 2
 //    --budget 120]
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
+import { setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
 import { tf } from "../ops/tf.ts";
 import { createDiscoGan, type DiscriminatorKind, type GeneratorKind } from "../models/discogan.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
@@ -71,7 +72,9 @@ const FLAGS: Record<string, FlagKind> = {
 
 async function main(): Promise<void> {
   const { values: v } = parseFlags(Deno.args, FLAGS);
-  const backend = (v.backend ?? "wasm") as BackendName;
+  // onednn-bf16: the onednn backend, its convolutions in bf16 (--precision bf16).
+  const bf16 = v.backend === "onednn-bf16";
+  const backend = (bf16 ? "onednn" : v.backend ?? "wasm") as BackendName;
   const imageSize = (v.imageSize ?? 64) as number;
   const batchSize = (v.batchSize ?? 1) as number;
   const ngf = (v.ngf ?? 64) as number, ndf = (v.ndf ?? 64) as number;
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
 
   const t0 = performance.now();
   const active = await useBackend(backend);
+  setOneDnnPrecision(bf16 ? "bf16" : "fp32");
   // Dropout on, as in training (createTrainingState's default).
   const models = createDiscoGan({ imageSize, ngf, ndf, generator, discriminator });
   const state = createTrainingState(models, { seed: 1 });

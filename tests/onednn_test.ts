@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
-import { oneDnnCalls } from "../ops/runtime/onednn/conv_kernels.ts";
+import { oneDnnCalls, setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
 
 type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
 
@@ -137,5 +137,81 @@ Deno.test({
       () => dnnl.backwardWeights(g, x, new Float32Array(12), new Float32Array(23)),
       /filter gradient has 23/,
     );
+  },
+});
+
+Deno.test({
+  name: "oneDNN's sgemm multiplies row-major matrices, and refuses short buffers",
+  ignore: ignoreDnn,
+  fn: () => {
+    const dnnl = loadOneDnn();
+    assert.ok(dnnl);
+    const [m, n, k] = [5, 7, 3];
+    const a = Float32Array.from({ length: m * k }, (_, i) => Math.sin(i + 1));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(2 * i));
+    const c = new Float32Array(m * n).fill(99); // beta 0: overwritten
+    dnnl.sgemm(m, n, k, a, b, c);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let want = 0;
+        for (let p = 0; p < k; p++) want += a[i * k + p] * b[p * n + j];
+        assert.ok(Math.abs(c[i * n + j] - want) < 1e-5, `c[${i},${j}] ${c[i * n + j]} != ${want}`);
+      }
+    }
+    assert.throws(() => dnnl.sgemm(m, n, k, a, b, new Float32Array(m * n - 1)), /c has 34/);
+    assert.throws(() => dnnl.sgemm(m, n, 0, a, b, c), /k=0/);
+  },
+});
+
+/** `a` rounded to bfloat16, round to nearest even, as oneDNN's reorder does. */
+function toBf16(a: Float32Array): Float32Array {
+  const bits = new Uint32Array(Float32Array.from(a).buffer);
+  for (let i = 0; i < bits.length; i++) {
+    bits[i] = ((bits[i] + 0x7fff + ((bits[i] >>> 16) & 1)) & 0xffff0000) >>> 0;
+  }
+  return new Float32Array(bits.buffer);
+}
+
+Deno.test({
+  name: "bf16 convolutions equal fp32 convolutions of bf16-rounded inputs, and differ from fp32",
+  ignore: ignoreDnn,
+  fn: async () => {
+    const rounded = (t: tf.Tensor) => tf.tensor(toBf16(t.dataSync() as Float32Array), t.shape);
+    try {
+      for (const c of CASES.slice(0, 4)) {
+        const what = `bf16 x ${c.x} k ${c.k}`;
+        const x = tf.randomNormal(c.x, 0, 1, "float32", 7) as tf.Tensor4D;
+        const w = tf.randomNormal(c.k, 0, 1, "float32", 8) as tf.Tensor4D;
+        const dy = tf.randomNormal(tf.conv2d(x, w, c.stride, c.pad).shape, 0, 1, "float32", 9);
+        // Each direction rounds what it reads: forward x and w, backward-data
+        // dy and w, backward-filter x and dy.
+        const directions = (xs: tf.Tensor4D, ws: tf.Tensor4D, dys: tf.Tensor) => [
+          tf.conv2d(xs, ws, c.stride, c.pad),
+          tf.grad((a: tf.Tensor) => tf.mul(tf.conv2d(a as tf.Tensor4D, ws, c.stride, c.pad), dys))(
+            xs,
+          ),
+          tf.grad((b: tf.Tensor) => tf.mul(tf.conv2d(xs, b as tf.Tensor4D, c.stride, c.pad), dys))(
+            ws,
+          ),
+        ];
+        await useBackend("cpu");
+        const ref = directions(rounded(x) as tf.Tensor4D, rounded(w) as tf.Tensor4D, rounded(dy))
+          .map((t) => t.dataSync() as Float32Array);
+        const fp32 = directions(x, w, dy).map((t) => t.dataSync() as Float32Array);
+        await useBackend("onednn");
+        setOneDnnPrecision("bf16");
+        const before = oneDnnCalls();
+        const ours = directions(x, w, dy).map((t) => t.dataSync() as Float32Array);
+        assert.ok(oneDnnCalls() > before, "oneDNN served no call");
+        setOneDnnPrecision("fp32");
+        ["output", "input gradient", "filter gradient"].forEach((name, i) => {
+          assertClose(ours[i], ref[i], `${what}: ${name}`);
+          const off = Math.max(...ours[i].map((v, k) => Math.abs(v - fp32[i][k])));
+          assert.ok(off > 1e-4, `${what}: ${name} equals fp32's (max diff ${off}): not bf16`);
+        });
+      }
+    } finally {
+      setOneDnnPrecision("fp32");
+    }
   },
 });

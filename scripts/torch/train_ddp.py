@@ -158,6 +158,9 @@ def train(args):
             print(f"continuing {run} from {checkpoints[-1]} on {world} process(es), {device}: "
                   f"iterations {trainer.iteration}..{total}, {per} of {batch} images each",
                   file=sys.stderr)
+            if o.get("precision", "fp32") != "fp32":
+                print(f"note: the run trained with precision {o['precision']} in Deno; PyTorch "
+                      "continues it in fp32", file=sys.stderr)
         stop = []
         signal.signal(signal.SIGINT, lambda *_: stop.append(True))
         index, epoch = info["nextBatch"], info["epoch"]

@@ -36,6 +36,10 @@ type Shape4 = [number, number, number, number];
 
 let dnnl: OneDnn | null = null;
 let served = 0;
+let precision: ConvPrecision = "fp32";
+
+/** What oneDNN convolves in: fp32, or bf16 inputs with fp32 sums and outputs. */
+export type ConvPrecision = "fp32" | "bf16";
 
 function geometry(
   xShape: readonly number[] | undefined,
@@ -59,6 +63,7 @@ function geometry(
     sw: c.strideWidth,
     pt: c.padInfo.top,
     pl: c.padInfo.left,
+    bf16: precision === "bf16",
   };
   // oneDNN wants the padding after the input to be non-negative.
   if ((g.oh - 1) * g.sh + g.kh - g.h - g.pt < 0 || (g.ow - 1) * g.sw + g.kw - g.w - g.pl < 0) {
@@ -212,4 +217,38 @@ export function oneDnnKernelsRegistered(): boolean {
  */
 export function oneDnnCalls(): number {
   return served;
+}
+
+/**
+ * Sets what the oneDNN convolutions convolve in, from the next call on.
+ * `bf16` rounds each convolution's input, filter and output gradient to
+ * bfloat16 (round to nearest even) and sums the products in fp32; weights,
+ * gradients and everything outside the convolutions stay fp32. The small
+ * layers that go to OpenBLAS (see {@linkcode MIN_ONEDNN_PIXELS}) stay fp32.
+ *
+ * @example
+ * ```ts
+ * import { setOneDnnPrecision } from "./conv_kernels.ts";
+ * setOneDnnPrecision("bf16");
+ * setOneDnnPrecision("fp32");
+ * ```
+ */
+export function setOneDnnPrecision(p: ConvPrecision): void {
+  if (p !== "fp32" && p !== "bf16") {
+    throw new RangeError(`precision must be fp32 or bf16, got ${p}`);
+  }
+  precision = p;
+}
+
+/**
+ * What the oneDNN convolutions convolve in now.
+ *
+ * @example
+ * ```ts
+ * import { oneDnnPrecision } from "./conv_kernels.ts";
+ * console.log(oneDnnPrecision()); // "fp32" unless set
+ * ```
+ */
+export function oneDnnPrecision(): ConvPrecision {
+  return precision;
 }

@@ -49,6 +49,12 @@ export interface ConvGeometry {
   /** Zero padding before (top, left) the input; after is implied by the sizes. */
   pt: number;
   pl: number;
+  /**
+   * Convolve in bfloat16: the input, filter and output gradient are rounded to
+   * bf16 on the way in, products are summed and written in fp32 (the caller's
+   * arrays stay fp32). Unset: fp32 throughout.
+   */
+  bf16?: boolean;
 }
 
 /** A loaded oneDNN with a CPU engine and stream. */
@@ -71,10 +77,15 @@ export interface OneDnn {
   backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
   /** The implementation oneDNN chose for a direction and geometry, e.g. "brg:avx512_core". */
   implementation(kind: "forward" | "backwardData" | "backwardWeights", g: ConvGeometry): string;
+  /**
+   * `c = a · b` for row-major `a` [m, k] and `b` [k, n] into `c` [m, n]
+   * (`dnnl_sgemm`, on all of oneDNN's threads); the bench's fp32 peak.
+   */
+  sgemm(m: number, n: number, k: number, a: Float32Array, b: Float32Array, c: Float32Array): void;
 }
 
 // Values from oneDNN 2.x's dnnl_types.h (stable across 2.x releases).
-const F32 = 3, TAG_ANY = 1, TAG_X = 2, TAG_NHWC = 20, TAG_HWIO = 30;
+const F32 = 3, BF16 = 2, TAG_ANY = 1, TAG_X = 2, TAG_NHWC = 20, TAG_HWIO = 30;
 const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
 const FORWARD_TRAINING = 64, CONV_DIRECT = 1;
 const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_BIAS = 41;
@@ -148,6 +159,24 @@ const SYMBOLS = {
     result: "i32",
   },
   dnnl_memory_set_data_handle: { parameters: ["pointer", "buffer"], result: "i32" },
+  dnnl_sgemm: {
+    parameters: [
+      "u8",
+      "u8",
+      "i64",
+      "i64",
+      "i64",
+      "f32",
+      "buffer",
+      "i64",
+      "buffer",
+      "i64",
+      "f32",
+      "buffer",
+      "i64",
+    ],
+    result: "i32",
+  },
   dnnl_reorder_primitive_desc_create: {
     parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -167,8 +196,13 @@ interface Md {
 interface Slot {
   arg: number;
   memory: Ptr;
+  /** Elements of its data type: 4 bytes each (fp32) or 2 (bf16). */
   elements: number;
+  elementBytes: number;
 }
+
+/** fp32 data, or bf16 data held as its raw 16-bit patterns. */
+type Data = Float32Array | Uint16Array;
 
 /** A reorder between the caller's filter layout and the primitive's. */
 interface Reorder {
@@ -185,6 +219,8 @@ interface Plan {
   slots: Map<number, Slot>;
   /** Filter reorder (caller → primitive for forward/backwardData, back for backwardWeights). */
   reorder: Reorder | null;
+  /** bf16 plans: the fp32 → bf16 reorder of each activation argument, by argument. */
+  toBf16: Map<number, Reorder>;
   impl: string;
 }
 
@@ -217,19 +253,19 @@ function open(path: string): OneDnn {
   const v = new Deno.UnsafePointerView(lib.dnnl_version() as Deno.PointerObject);
   const version = `${v.getInt32(0)}.${v.getInt32(4)}.${v.getInt32(8)}`;
 
-  const md = (shape: number[], tag: number): Md => {
+  const md = (shape: number[], tag: number, type = F32): Md => {
     const bytes = new Uint8Array(MD_BYTES);
     check(
-      lib.dnnl_memory_desc_init_by_tag(bytes, shape.length, dims(shape), F32, tag),
+      lib.dnnl_memory_desc_init_by_tag(bytes, shape.length, dims(shape), type, tag),
       "memory_desc_init_by_tag",
     );
     return { bytes, ptr: Deno.UnsafePointer.of(bytes) };
   };
-  const sizeOf = (mdPtr: Ptr) => Number(lib.dnnl_memory_desc_get_size(mdPtr)) / 4;
-  const memory = (mdPtr: Ptr, arg: number): Slot => {
+  const memory = (mdPtr: Ptr, arg: number, elementBytes = 4): Slot => {
     const c = out();
     check(lib.dnnl_memory_create(c, mdPtr, engine, null), "memory_create");
-    return { arg, memory: ptrOf(c), elements: sizeOf(mdPtr) };
+    const elements = Number(lib.dnnl_memory_desc_get_size(mdPtr)) / elementBytes;
+    return { arg, memory: ptrOf(c), elements, elementBytes };
   };
   const argList = (slots: Slot[]): Uint8Array<ArrayBuffer> => {
     // dnnl_exec_arg_t is { int arg; dnnl_memory_t memory; }: 16 bytes.
@@ -256,21 +292,25 @@ function open(path: string): OneDnn {
     if (lib.dnnl_primitive_desc_query(pd, Q_IMPL_INFO, 0, c) !== 0 || c[0] === 0n) return "?";
     return new Deno.UnsafePointerView(ptrOf(c) as Deno.PointerObject).getCString();
   };
-  const reorder = (fromMd: Ptr, toMd: Ptr): Reorder => {
+  const reorder = (fromMd: Ptr, toMd: Ptr, toBytes = 4): Reorder => {
     const c = out();
     check(
       lib.dnnl_reorder_primitive_desc_create(c, fromMd, engine, toMd, engine, null),
       "reorder_primitive_desc_create",
     );
-    const from = memory(fromMd, ARG_SRC), to = memory(toMd, ARG_DST);
+    const from = memory(fromMd, ARG_SRC), to = memory(toMd, ARG_DST, toBytes);
     return { primitive: primitive(ptrOf(c)), args: argList([from, to]), from, to };
   };
 
+  // The caller's layouts (fp32), and what the primitive reads: bf16 for a bf16 plan.
   const geometryMds = (g: ConvGeometry) => ({
     src: md([g.n, g.ci, g.h, g.w], TAG_NHWC),
     dst: md([g.n, g.co, g.oh, g.ow], TAG_NHWC),
     userWeights: md([g.co, g.ci, g.kh, g.kw], TAG_HWIO),
     anyWeights: md([g.co, g.ci, g.kh, g.kw], TAG_ANY),
+    readSrc: md([g.n, g.ci, g.h, g.w], TAG_NHWC, g.bf16 ? BF16 : F32),
+    readDst: md([g.n, g.co, g.oh, g.ow], TAG_NHWC, g.bf16 ? BF16 : F32),
+    readWeights: md([g.co, g.ci, g.kh, g.kw], TAG_ANY, g.bf16 ? BF16 : F32),
     bias: md([g.co], TAG_X),
     strides: dims([g.sh, g.sw]),
     padL: dims([g.pt, g.pl]),
@@ -286,8 +326,8 @@ function open(path: string): OneDnn {
         d,
         FORWARD_TRAINING,
         CONV_DIRECT,
-        m.src.ptr,
-        m.anyWeights.ptr,
+        m.readSrc.ptr,
+        m.readWeights.ptr,
         withBias ? m.bias.ptr : null,
         m.dst.ptr,
         m.strides,
@@ -308,8 +348,18 @@ function open(path: string): OneDnn {
     const fwdPd = primitiveDesc(forwardDesc(m, withBias), null);
     let pd = fwdPd, weightsQuery = Q_WEIGHTS;
     const slots: Slot[] = [];
+    // An argument the primitive reads: the caller's fp32 array, or (bf16) its
+    // bf16 copy, made by a reorder on every call.
+    const toBf16 = new Map<number, Reorder>();
+    const read = (arg: number, user: Md, readMd: Md) => {
+      if (!g.bf16) return slots.push(memory(user.ptr, arg));
+      const r = reorder(user.ptr, readMd.ptr, 2);
+      toBf16.set(arg, r);
+      slots.push({ ...r.to, arg });
+    };
     if (kind === "forward") {
-      slots.push(memory(m.src.ptr, ARG_SRC), memory(m.dst.ptr, ARG_DST));
+      read(ARG_SRC, m.src, m.readSrc);
+      slots.push(memory(m.dst.ptr, ARG_DST));
       if (withBias) slots.push(memory(m.bias.ptr, ARG_BIAS));
     } else if (kind === "backwardData") {
       const d = new Uint8Array(OP_DESC_BYTES);
@@ -318,8 +368,8 @@ function open(path: string): OneDnn {
           d,
           CONV_DIRECT,
           m.src.ptr,
-          m.anyWeights.ptr,
-          m.dst.ptr,
+          m.readWeights.ptr,
+          m.readDst.ptr,
           m.strides,
           m.padL,
           m.padR,
@@ -327,17 +377,18 @@ function open(path: string): OneDnn {
         "convolution_backward_data_desc_init",
       );
       pd = primitiveDesc(d, fwdPd);
-      slots.push(memory(m.dst.ptr, ARG_DIFF_DST), memory(m.src.ptr, ARG_DIFF_SRC));
+      read(ARG_DIFF_DST, m.dst, m.readDst);
+      slots.push(memory(m.src.ptr, ARG_DIFF_SRC));
     } else {
       const d = new Uint8Array(OP_DESC_BYTES);
       check(
         lib.dnnl_convolution_backward_weights_desc_init(
           d,
           CONV_DIRECT,
-          m.src.ptr,
+          m.readSrc.ptr,
           m.anyWeights.ptr,
           null,
-          m.dst.ptr,
+          m.readDst.ptr,
           m.strides,
           m.padL,
           m.padR,
@@ -346,12 +397,14 @@ function open(path: string): OneDnn {
       );
       pd = primitiveDesc(d, fwdPd);
       weightsQuery = Q_DIFF_WEIGHTS;
-      slots.push(memory(m.src.ptr, ARG_SRC), memory(m.dst.ptr, ARG_DIFF_DST));
+      read(ARG_SRC, m.src, m.readSrc);
+      read(ARG_DIFF_DST, m.dst, m.readDst);
     }
     // The layouts of src/dst are the caller's (nhwc) by construction; check it.
     const activation = kind === "backwardData" ? Q_DIFF_SRC : Q_SRC;
+    const expected = kind === "backwardData" ? m.src : m.readSrc;
     if (
-      !lib.dnnl_memory_desc_equal(lib.dnnl_primitive_desc_query_md(pd, activation, 0), m.src.ptr)
+      !lib.dnnl_memory_desc_equal(lib.dnnl_primitive_desc_query_md(pd, activation, 0), expected.ptr)
     ) {
       throw new Error("oneDNN: the primitive does not take NHWC activations");
     }
@@ -363,7 +416,7 @@ function open(path: string): OneDnn {
     } else {
       r = kind === "backwardWeights"
         ? reorder(chosen, m.userWeights.ptr)
-        : reorder(m.userWeights.ptr, chosen);
+        : reorder(m.userWeights.ptr, chosen, g.bf16 ? 2 : 4);
       // The primitive reads (or writes) the reorder's primitive-side memory.
       const inner = kind === "backwardWeights" ? r.from : r.to;
       slots.push({ ...inner, arg: weightsArg });
@@ -373,21 +426,30 @@ function open(path: string): OneDnn {
       args: argList(slots),
       slots: new Map(slots.map((s) => [s.arg, s])),
       reorder: r,
+      toBf16,
       impl: implInfo(pd),
     };
   };
   const plan = (kind: string, g: ConvGeometry, withBias = false): Plan => {
     const key = `${kind}|${withBias}|${g.n},${g.h},${g.w},${g.ci}|${g.oh},${g.ow},${g.co}|` +
-      `${g.kh},${g.kw}|${g.sh},${g.sw}|${g.pt},${g.pl}`;
+      `${g.kh},${g.kw}|${g.sh},${g.sw}|${g.pt},${g.pl}|${g.bf16 ? "bf16" : "f32"}`;
     let p = plans.get(key);
     if (!p) plans.set(key, p = makePlan(kind, g, withBias));
     return p;
   };
 
-  // The primitive-side filter of a reorder lives here, shared by all plans.
-  let scratch = new Float32Array(0);
-  const bind = (s: Slot, a: Float32Array, name: string) => {
-    if (a.length !== s.elements) {
+  // Our own buffers (the primitive-side filter of a reorder, bf16 copies of
+  // activations), one per role, shared by all plans and grown as needed.
+  const scratch = new Map<string, Float32Array>();
+  const scratchFor = (role: string, side: Slot, guard: GuardedCall | null): Data => {
+    const words = Math.ceil(side.elements * side.elementBytes / 4);
+    let buf = scratch.get(role);
+    if (!buf || buf.length < words) scratch.set(role, buf = new Float32Array(words));
+    const a = guard ? guard.output(buf.subarray(0, words), role) : buf.subarray(0, words);
+    return side.elementBytes === 4 ? a : new Uint16Array(a.buffer, a.byteOffset, side.elements);
+  };
+  const bind = (s: Slot, a: Data, name: string) => {
+    if (a.length !== s.elements || a.BYTES_PER_ELEMENT !== s.elementBytes) {
       throw new RangeError(`oneDNN: ${name} has ${a.length} elements, expected ${s.elements}`);
     }
     check(
@@ -398,22 +460,25 @@ function open(path: string): OneDnn {
   const run = (primitive: Ptr, args: Uint8Array<ArrayBuffer>, n: number) => {
     check(lib.dnnl_primitive_execute(primitive, stream, n, args), "primitive_execute");
   };
-  const inner = (side: Slot, guard: GuardedCall | null) => {
-    if (scratch.length < side.elements) scratch = new Float32Array(side.elements);
-    const a = scratch.subarray(0, side.elements);
-    return guard ? guard.output(a, "filter scratch") : a;
+  // An argument the primitive reads; a bf16 plan converts it first.
+  const bindRead = (p: Plan, arg: number, a: Float32Array, name: string, g: GuardedCall | null) => {
+    const r = p.toBf16.get(arg);
+    if (!r) return bind(p.slots.get(arg) as Slot, a, name);
+    bind(r.from, a, name);
+    bind(r.to, scratchFor(`bf16 ${name}`, r.to, g), `bf16 ${name}`);
+    run(r.primitive, r.args, 2);
   };
   const execute = (p: Plan, user: Float32Array, weightsArg: number, guard: GuardedCall | null) => {
     if (p.reorder) {
       const r = p.reorder;
       if (weightsArg === ARG_DIFF_WEIGHTS) {
-        bind(r.from, inner(r.from, guard), "filter scratch");
+        bind(r.from, scratchFor("filter", r.from, guard), "filter scratch");
         run(p.primitive, p.args, p.slots.size);
         bind(r.to, user, "filter gradient");
         run(r.primitive, r.args, 2);
       } else {
         bind(r.from, user, "filter");
-        bind(r.to, inner(r.to, guard), "filter scratch");
+        bind(r.to, scratchFor("filter", r.to, guard), "filter scratch");
         run(r.primitive, r.args, 2);
         run(p.primitive, p.args, p.slots.size);
       }
@@ -441,7 +506,7 @@ function open(path: string): OneDnn {
     forward(g, x, w, bias, y) {
       const p = plan("forward", g, bias !== null);
       const { guard, input, output } = guardFor("forward", g);
-      bind(p.slots.get(ARG_SRC) as Slot, input(x, "input"), "input");
+      bindRead(p, ARG_SRC, input(x, "input"), "input", guard);
       bind(p.slots.get(ARG_DST) as Slot, output(y, "output"), "output");
       if (bias) bind(p.slots.get(ARG_BIAS) as Slot, input(bias, "bias"), "bias");
       execute(p, input(w, "filter"), ARG_WEIGHTS, guard);
@@ -449,19 +514,52 @@ function open(path: string): OneDnn {
     backwardData(g, dy, w, dx) {
       const p = plan("backwardData", g);
       const { guard, input, output } = guardFor("backwardData", g);
-      bind(p.slots.get(ARG_DIFF_DST) as Slot, input(dy, "output gradient"), "output gradient");
+      bindRead(p, ARG_DIFF_DST, input(dy, "output gradient"), "output gradient", guard);
       bind(p.slots.get(ARG_DIFF_SRC) as Slot, output(dx, "input gradient"), "input gradient");
       execute(p, input(w, "filter"), ARG_WEIGHTS, guard);
     },
     backwardWeights(g, x, dy, dw) {
       const p = plan("backwardWeights", g);
       const { guard, input, output } = guardFor("backwardWeights", g);
-      bind(p.slots.get(ARG_SRC) as Slot, input(x, "input"), "input");
-      bind(p.slots.get(ARG_DIFF_DST) as Slot, input(dy, "output gradient"), "output gradient");
+      bindRead(p, ARG_SRC, input(x, "input"), "input", guard);
+      bindRead(p, ARG_DIFF_DST, input(dy, "output gradient"), "output gradient", guard);
       execute(p, output(dw, "filter gradient"), ARG_DIFF_WEIGHTS, guard);
     },
     implementation(kind, g) {
       return plan(kind, g).impl;
+    },
+    sgemm(m, n, k, a, b, c) {
+      for (const [name, v] of [["m", m], ["n", n], ["k", k]] as const) {
+        if (!Number.isInteger(v) || v < 1) throw new RangeError(`sgemm: ${name}=${v}`);
+      }
+      for (
+        const [name, arr, need] of [["a", a, m * k], ["b", b, k * n], ["c", c, m * n]] as const
+      ) {
+        if (arr.length < need) {
+          throw new RangeError(`sgemm: ${name} has ${arr.length} elements, needs ${need}`);
+        }
+      }
+      const guard = ffiGuardEnabled() ? new GuardedCall(`oneDNN sgemm ${m}x${n}x${k}`) : null;
+      const N = "N".charCodeAt(0);
+      check(
+        lib.dnnl_sgemm(
+          N,
+          N,
+          BigInt(m),
+          BigInt(n),
+          BigInt(k),
+          1,
+          (guard ? guard.input(a, "a") : a) as Float32Array<ArrayBuffer>,
+          BigInt(k),
+          (guard ? guard.input(b, "b") : b) as Float32Array<ArrayBuffer>,
+          BigInt(n),
+          0,
+          (guard ? guard.output(c, "c") : c) as Float32Array<ArrayBuffer>,
+          BigInt(n),
+        ),
+        "sgemm",
+      );
+      guard?.finish();
     },
   };
 }
