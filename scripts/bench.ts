@@ -18,6 +18,7 @@ import {
 } from "../models/discogan.ts";
 import { tf } from "../ops/tf.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
+import { BF16_BACKEND } from "./bench_worker.ts";
 
 const HELP = `Benchmark one DiscoGAN training iteration (U-Net + PatchGAN unless asked otherwise,
 dropout on), beside PyTorch running the same networks.
@@ -44,9 +45,6 @@ Usage: deno task bench [options]
   --torch-blas MODE    auto | openmp | system: the BLAS PyTorch loads (default auto: the
                        OpenMP OpenBLAS when installed; see scripts/torch/bench.py)
   --help               this text`;
-
-/** The onednn backend with bf16 convolutions (`--precision bf16`), as a bench column. */
-const BF16_BACKEND = "onednn-bf16";
 
 const FLAGS: Record<string, FlagKind> = {
   configs: "string",

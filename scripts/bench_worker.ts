@@ -57,6 +57,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
+/** The onednn backend with its convolutions in bf16 (`--precision bf16`): a bench column. */
+export const BF16_BACKEND = "onednn-bf16";
+
 const FLAGS: Record<string, FlagKind> = {
   backend: "string",
   imageSize: "number",
@@ -72,8 +75,7 @@ const FLAGS: Record<string, FlagKind> = {
 
 async function main(): Promise<void> {
   const { values: v } = parseFlags(Deno.args, FLAGS);
-  // onednn-bf16: the onednn backend, its convolutions in bf16 (--precision bf16).
-  const bf16 = v.backend === "onednn-bf16";
+  const bf16 = v.backend === BF16_BACKEND;
   const backend = (bf16 ? "onednn" : v.backend ?? "wasm") as BackendName;
   const imageSize = (v.imageSize ?? 64) as number;
   const batchSize = (v.batchSize ?? 1) as number;
