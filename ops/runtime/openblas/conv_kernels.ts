@@ -54,9 +54,11 @@ const counts = new Map<string, BlasKernelCounts>();
 let scratch = new Float32Array(0);
 let maxScratch = 4 << 20;
 
+// Exactly n floats, so native calls (and guard mode's bounds) see the chunk's
+// matrix, not the whole grown buffer.
 function getScratch(n: number): Float32Array {
   if (scratch.length < n) scratch = new Float32Array(n);
-  return scratch;
+  return scratch.subarray(0, n);
 }
 
 function count(name: string, which: keyof BlasKernelCounts): void {
