@@ -14,7 +14,7 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import sharp from "./sharp.ts";
-import { settleAll } from "./settle_all.ts";
+import { mapPool, settleAll } from "./settle_all.ts";
 import { iconBox, type IconifySet } from "./iconify.ts";
 
 /** Paths and counts of a built default dataset. */
@@ -386,42 +386,28 @@ export async function ensureDefaultDataset(
 
   const counts = { train: 0, test: 0 };
   try {
-    let next = 0;
     let done = 0;
-    let failed = false;
-    // A failed icon stops the other workers at their next one; all are
+    // A failed icon stops the other renders at their next icon; all are
     // awaited, so no render runs on after this function has returned.
-    const worker = async () => {
-      try {
-        await renderEach();
-      } catch (e) {
-        failed = true;
-        throw e;
-      }
-    };
-    const renderEach = async () => {
-      while (next < names.length && !failed) {
-        const name = names[next++];
-        const test = isTestName(name);
-        const [pa, pb] = await settleAll([
-          renderPng(iconSvg(a.set, name, size), size),
-          renderPng(iconSvg(b.set, name, size), size),
-        ]);
-        await Promise.all([
-          Deno.writeFile(
-            join(test ? dirs.testA : dirs.trainA, `${name}.png`),
-            pa,
-          ),
-          Deno.writeFile(
-            join(test ? dirs.testB : dirs.trainB, `${name}.png`),
-            pb,
-          ),
-        ]);
-        counts[test ? "test" : "train"]++;
-        options.onProgress?.(++done, names.length);
-      }
-    };
-    await settleAll(Array.from({ length: Math.min(concurrency, names.length) }, worker));
+    await mapPool(names, concurrency, async (name) => {
+      const test = isTestName(name);
+      const [pa, pb] = await settleAll([
+        renderPng(iconSvg(a.set, name, size), size),
+        renderPng(iconSvg(b.set, name, size), size),
+      ]);
+      await Promise.all([
+        Deno.writeFile(
+          join(test ? dirs.testA : dirs.trainA, `${name}.png`),
+          pa,
+        ),
+        Deno.writeFile(
+          join(test ? dirs.testB : dirs.trainB, `${name}.png`),
+          pb,
+        ),
+      ]);
+      counts[test ? "test" : "train"]++;
+      options.onProgress?.(++done, names.length);
+    });
 
     await Deno.writeTextFile(
       join(partial, "README.txt"),

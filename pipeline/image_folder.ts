@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import sharp from "./sharp.ts";
-import { settleAll } from "./settle_all.ts";
+import { mapPool } from "./settle_all.ts";
 
 /**
  * A problem with the training data: a missing or empty folder, or a file that
@@ -298,15 +298,11 @@ export async function scanImages(
   options: { maxPixels?: number; concurrency?: number } = {},
 ): Promise<{ usable: string[]; skipped: SkippedImage[] }> {
   const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
-  const verdicts: (string | null)[] = new Array(files.length).fill(null);
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      verdicts[i] = await headerProblem(files[i], maxPixels);
-    }
-  };
-  await settleAll(Array.from({ length: options.concurrency ?? 8 }, worker));
+  const verdicts = await mapPool(
+    files,
+    options.concurrency ?? 8,
+    (path) => headerProblem(path, maxPixels),
+  );
   const usable: string[] = [], skipped: SkippedImage[] = [];
   files.forEach((path, i) => {
     const reason = verdicts[i];

@@ -42,7 +42,7 @@ import sharp from "../pipeline/sharp.ts";
 import { DEFAULT_DATASET_LICENSE_NOTICE } from "../pipeline/default_dataset.ts";
 import { hashKey, seededRandom } from "../pipeline/seeded.ts";
 import { iconBox, type IconifySet } from "../pipeline/iconify.ts";
-import { settleAll } from "../pipeline/settle_all.ts";
+import { mapPool, settleAll } from "../pipeline/settle_all.ts";
 
 /**
  * Image side in pixels.
@@ -743,24 +743,20 @@ export async function ensureRotationDataset(
   };
   try {
     for (const d of Object.keys(angles)) await Deno.mkdir(join(partial, d), { recursive: true });
-    let next = 0, done = 0;
-    const worker = async () => {
-      while (next < jobs.length) {
-        const job = jobs[next++];
-        const spec = drawSpec(settings.seed, job.key, job.i);
-        if (job.angle !== undefined) spec.angle = job.angle;
-        angles[job.dir][fileName(job.i)] = spec.angle;
-        const turn = job.domain === "A" ? settings.headingA : 0;
-        const image = await renderRotated(
-          job.domain,
-          { ...spec, angle: spec.angle - turn },
-          settings.size,
-        );
-        await Deno.writeFile(join(partial, job.dir, fileName(job.i)), await toPng(image));
-        options.onProgress?.(++done, jobs.length);
-      }
-    };
-    await settleAll(Array.from({ length: 4 }, worker));
+    let done = 0;
+    await mapPool(jobs, 4, async (job) => {
+      const spec = drawSpec(settings.seed, job.key, job.i);
+      if (job.angle !== undefined) spec.angle = job.angle;
+      angles[job.dir][fileName(job.i)] = spec.angle;
+      const turn = job.domain === "A" ? settings.headingA : 0;
+      const image = await renderRotated(
+        job.domain,
+        { ...spec, angle: spec.angle - turn },
+        settings.size,
+      );
+      await Deno.writeFile(join(partial, job.dir, fileName(job.i)), await toPng(image));
+      options.onProgress?.(++done, jobs.length);
+    });
     for (const [dir, map] of Object.entries(angles)) {
       const sorted = Object.fromEntries(Object.entries(map).sort(([p], [q]) => (p < q ? -1 : 1)));
       await Deno.writeTextFile(

@@ -18,6 +18,7 @@
 // fails the run. Ends with "N passed, N failed" (a crashed file counts as one
 // failure).
 import { basename } from "node:path";
+import { mapPool } from "../pipeline/settle_all.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const TAIL_LINES = 40;
@@ -108,17 +109,8 @@ function lastLines(lines: string[]): string {
 }
 
 /** Runs `files` with at most `jobs` processes at once; results in the files' order. */
-async function runFiles(files: string[], jobs: number): Promise<FileResult[]> {
-  const results: FileResult[] = new Array(files.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const i = next++;
-      results[i] = await runFile(files[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
-  return results;
+function runFiles(files: string[], jobs: number): Promise<FileResult[]> {
+  return mapPool(files, jobs, runFile);
 }
 
 if (import.meta.main) {
