@@ -6,7 +6,7 @@
  *   deno run -A scripts/eval_toy.ts [--iterations 8000] [--seed 0]
  *     [--variants gan,gan-recon,discogan] [--out runs/eval_toy] [--backend auto]
  *     [--lr 0.002] [--decay-from 0.5] [--width 32] [--g-width N] [--d-width N]
- *     [--batch-size 128] [--lambda-recon 1] [--heldout 1000]
+ *     [--batch-size 128] [--lambda-recon 1] [--heldout 1000] [--precision fp32]
  *
  * Data and metrics: scripts/toy_mixtures.ts (A: 5 modes on a line, B: 10 on the
  * unit circle, σ = 0.03). Three objectives, each trained from the same seed
@@ -39,6 +39,11 @@
  * wasm); the late decay is what brings the modes to σ's scale. λ = 1: λ = 10
  * did worse in a trial (66% within 3σ at lr 1e-3 over 2000 iterations).
  *
+ * `--precision bf16` (onednn only) is accepted as `deno task train` accepts it,
+ * so the learning benchmarks can all be run with it; it changes nothing here:
+ * bf16 applies to convolutions, and these networks have none (their matrix
+ * products stay fp32).
+ *
  * Judged on `--heldout` balanced A samples never trained on: per A mode the B
  * mode most of its translations land nearest to, the number of distinct B
  * modes that makes (5 is the goal, 1 is total collapse), and the share of
@@ -55,6 +60,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { type Scalar, type Tensor, tf, type Variable } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
+import { setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
 import { Adam, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { minimize } from "../ops/minimize.ts";
 import { GAN_LOSSES } from "../ops/losses.ts";
@@ -97,6 +103,7 @@ const { values: flags } = parseFlags(Deno.args, {
   logEvery: "number",
   evalEvery: "number",
   decayFrom: "number",
+  precision: "string",
 });
 const iterations = (flags.iterations as number | undefined) ?? 8000;
 const seed = (flags.seed as number | undefined) ?? 0;
@@ -123,6 +130,14 @@ const variants = String(flags.variants ?? VARIANTS.join(",")).split(",").map((v)
 
 const t0 = performance.now();
 const backend = await useBackend((flags.backend as BackendName | undefined) ?? "auto");
+const precision = String(flags.precision ?? "fp32");
+if (precision !== "fp32" && precision !== "bf16") {
+  throw new Error(`--precision: unknown "${precision}"; choose fp32 or bf16`);
+}
+if (precision === "bf16" && backend !== "onednn") {
+  throw new Error(`--precision bf16 needs the onednn backend (got ${backend}); leave it at fp32`);
+}
+setOneDnnPrecision(precision);
 const adamOptions = { ...DISCOGAN_ADAM, lr };
 const gan = GAN_LOSSES.bce;
 
@@ -320,7 +335,7 @@ function pct(x: number): string {
 }
 
 console.log(
-  `backend ${backend}; ${iterations} iterations per variant, batch ${batchSize}, widths G ${gWidth} D ${dWidth}, ` +
+  `backend ${backend} (${precision}); ${iterations} iterations per variant, batch ${batchSize}, widths G ${gWidth} D ${dWidth}, ` +
     `lr ${lr}, lambda ${lambdaRecon}, seed ${seed}`,
 );
 const results: VariantResult[] = [];
@@ -339,6 +354,7 @@ const summary = (m: TranslationMetrics) => ({
 const report = {
   settings: {
     backend,
+    precision,
     seed,
     iterations,
     batchSize,
