@@ -5,7 +5,7 @@
  */
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
-import { setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
+import { applyPrecision } from "./precision.ts";
 import { createDiscoGan, disposeDiscoGan } from "../models/discogan.ts";
 import { type BatchSource, pairedSource, unpairedSource } from "./batch_source.ts";
 import { listCheckpoints, loadCheckpoint } from "./checkpoint.ts";
@@ -105,14 +105,7 @@ export async function train(
   const o = await runOptions(partial, hooks.resume);
   const samples = await dataFolders(o, log);
   const backend = await useBackend(o.backend);
-  if (o.precision === "bf16" && backend !== "onednn") {
-    throw new OptionError(
-      "--precision",
-      `bf16 needs the onednn backend, and this run's is ${backend}: pass --backend onednn ` +
-        "(apt-get install libdnnl2), or leave --precision at fp32",
-    );
-  }
-  setOneDnnPrecision(o.precision);
+  applyPrecision(o.precision, backend);
   if (o.onNonFinite === "skip" && backend === "webgpu") {
     throw new OptionError(
       "--on-non-finite",

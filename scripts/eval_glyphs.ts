@@ -32,6 +32,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
+import { applyPrecision } from "../pipeline/precision.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { flagKinds } from "../models/options.ts";
 import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../pipeline/options.ts";
@@ -101,6 +102,7 @@ const outDir = String(own("out") ?? "runs/eval_glyphs");
 const pairedGlyphs = own("pairedGlyphs") === true;
 const dropout = own("dropout") !== false;
 const backend = await useBackend(options.backend);
+applyPrecision(options.precision, backend);
 
 const S = GLYPH_SIZE;
 

@@ -60,7 +60,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { type Scalar, type Tensor, tf, type Variable } from "../ops/tf.ts";
 import { type BackendName, useBackend } from "../ops/runtime/backend.ts";
-import { setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
+import { applyPrecision } from "../pipeline/precision.ts";
 import { Adam, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { minimize } from "../ops/minimize.ts";
 import { GAN_LOSSES } from "../ops/losses.ts";
@@ -131,13 +131,7 @@ const variants = String(flags.variants ?? VARIANTS.join(",")).split(",").map((v)
 const t0 = performance.now();
 const backend = await useBackend((flags.backend as BackendName | undefined) ?? "auto");
 const precision = String(flags.precision ?? "fp32");
-if (precision !== "fp32" && precision !== "bf16") {
-  throw new Error(`--precision: unknown "${precision}"; choose fp32 or bf16`);
-}
-if (precision === "bf16" && backend !== "onednn") {
-  throw new Error(`--precision bf16 needs the onednn backend (got ${backend}); leave it at fp32`);
-}
-setOneDnnPrecision(precision);
+applyPrecision(precision, backend);
 const adamOptions = { ...DISCOGAN_ADAM, lr };
 const gan = GAN_LOSSES.bce;
 

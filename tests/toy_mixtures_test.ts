@@ -137,20 +137,3 @@ Deno.test("translationMetrics: majority, per-mode shares and histograms", () => 
   assert.equal(m.agreement, 5 / 7);
   assert.throws(() => translationMetrics([0, 0, 1], [0, 0], 1, MIXTURE_B));
 });
-
-Deno.test("eval:toy names --precision when it is not fp32/bf16, or bf16 without onednn", async () => {
-  const run = async (...args: string[]) => {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "scripts/eval_toy.ts", "--iterations", "1", ...args],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    return { code, stderr: new TextDecoder().decode(stderr) };
-  };
-  const fp16 = await run("--precision", "fp16");
-  assert.notEqual(fp16.code, 0);
-  assert.match(fp16.stderr, /--precision: unknown "fp16"; choose fp32 or bf16/);
-  const wasm = await run("--precision", "bf16", "--backend", "wasm");
-  assert.notEqual(wasm.code, 0);
-  assert.match(wasm.stderr, /--precision bf16 needs the onednn backend \(got wasm\)/);
-});
