@@ -75,6 +75,7 @@ export * from "./pipeline/local_server.ts";
 export * from "./pipeline/dashboard.ts";
 export * from "./pipeline/sinks/dashboard_sink.ts";
 export * from "./pipeline/sinks/run_sinks.ts";
+export * from "./pipeline/precision.ts";
 export * from "./pipeline/train.ts";
 export * from "./pipeline/translate.ts";
 export * from "./pipeline/export_onnx.ts";

@@ -365,8 +365,10 @@ console.table({
 console.log(
   `wall ${wall.toFixed(0)} s (training ${wallTrain.toFixed(0)} s), ` +
     `${(trainSeconds / Math.max(1, iterations)).toFixed(3)} s/iteration; ` +
-    `${options.preset ?? "pytorch-gan"}: ${options.generator}/${options.discriminator} ` +
-    `ngf ${ngf} ndf ${ndf} batch ${batchSize}; report in ${outDir}`,
+    // Name a preset only when one was given: flags may have changed its networks.
+    `${options.preset ? `preset ${options.preset}, ` : ""}` +
+    `${options.generator}/${options.discriminator} ngf ${ngf} ndf ${ndf} batch ${batchSize}, ` +
+    `precision ${options.precision}; report in ${outDir}`,
 );
 
 /** Rows: letters; per held-out render: A | G_AB(A) | nearest template (red frame if wrong). */
