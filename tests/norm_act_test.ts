@@ -18,7 +18,7 @@ const composite = (x: tf.Tensor4D, act: NormActivation) =>
     ? instanceNorm(x)
     : tf.leakyRelu(instanceNorm(x), 0.2);
 
-for (const backend of ["blas", "cpu", "wasm"] as const) {
+for (const backend of ["onednn", "blas", "cpu", "wasm"] as const) {
   Deno.test({
     name: `instanceNormAct equals act(instanceNorm(x)), values and gradients, on ${backend}`,
     ignore: await backendMissing(backend, `tests/norm_act_test.ts`),

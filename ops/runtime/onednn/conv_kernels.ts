@@ -206,6 +206,21 @@ export function oneDnnKernelsRegistered(): boolean {
 }
 
 /**
+ * The oneDNN that serves the `cpu` backend's convolutions now (the `onednn`
+ * backend), else null; the fused normalisations of `ops/norm_act.ts` use it
+ * too.
+ *
+ * @example
+ * ```ts
+ * import { activeOneDnn } from "./conv_kernels.ts";
+ * console.log(activeOneDnn()); // null until registerOneDnnKernels()
+ * ```
+ */
+export function activeOneDnn(): OneDnn | null {
+  return overlay.installed ? dnnl : null;
+}
+
+/**
  * How many convolution calls oneDNN has served since the process started
  * (the rest went to the earlier kernels).
  *

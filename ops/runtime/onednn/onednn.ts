@@ -16,6 +16,7 @@
  * @module
  */
 import { ffiGuardEnabled, GuardedCall } from "../ffi_guard.ts";
+import { type NormPrimitives, normPrimitives } from "./norm.ts";
 import { pinLibrary } from "../pin_library.ts";
 import { openFirstLibrary } from "../native_library.ts";
 
@@ -57,8 +58,11 @@ export interface ConvGeometry {
   bf16?: boolean;
 }
 
-/** A loaded oneDNN with a CPU engine and stream. */
-export interface OneDnn {
+/**
+ * A loaded oneDNN with a CPU engine and stream: convolutions here, and the
+ * normalisations of `norm.ts`.
+ */
+export interface OneDnn extends NormPrimitives {
   /** Path (or soname) that `Deno.dlopen` succeeded with. */
   readonly path: string;
   /** oneDNN's version, e.g. "2.6.3". */
@@ -181,15 +185,67 @@ const SYMBOLS = {
     parameters: ["buffer", "pointer", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
   },
+  dnnl_batch_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "pointer", "f32", "u32"],
+    result: "i32",
+  },
+  dnnl_batch_normalization_backward_desc_init: {
+    parameters: ["buffer", "i32", "pointer", "pointer", "f32", "u32"],
+    result: "i32",
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "pointer", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_eltwise_backward_desc_init: {
+    parameters: ["buffer", "i32", "pointer", "pointer", "f32", "f32"],
+    result: "i32",
+  },
 } as const;
 
-type Lib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+/** The bound oneDNN functions. */
+export type OneDnnSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+type Lib = OneDnnSymbols;
 type Ptr = Deno.PointerValue;
 
 /** A memory descriptor we own: its bytes must outlive every use of its pointer. */
-interface Md {
+export interface Md {
+  /** The descriptor. */
   bytes: Uint8Array<ArrayBuffer>;
+  /** Its address, for oneDNN. */
   ptr: Ptr;
+}
+
+/** A primitive with one memory object per argument, bound to arrays per call. */
+export interface SimplePlan {
+  /** The primitive. */
+  primitive: Ptr;
+  /** Its `dnnl_exec_arg_t` list. */
+  args: Uint8Array<ArrayBuffer>;
+  /** The memory object of each argument. */
+  slots: Map<number, Slot>;
+}
+
+/** Whether a primitive only reads an array or writes it too (guard mode checks it). */
+export type Access = "in" | "out";
+
+/**
+ * What `norm.ts` builds its primitives with: the engine's helpers, shared
+ * with the convolutions.
+ */
+export interface PrimitiveKit {
+  /** The bound functions. */
+  lib: OneDnnSymbols;
+  /** Throws, naming `what`, unless `status` is success. */
+  check(status: number, what: string): void;
+  /** An fp32 memory descriptor: `nhwc` for 4-D data, `x` for 1-D. */
+  md(shape: number[], tag: "nhwc" | "x"): Md;
+  /** A primitive descriptor for an operation descriptor (and its forward hint). */
+  primitiveDesc(opDesc: Uint8Array<ArrayBuffer>, hint: Ptr): Ptr;
+  /** The primitive of `pd`, with a memory object per argument; `keep` outlives it. */
+  plan(pd: Ptr, args: [number, Md][], keep: unknown[]): SimplePlan;
+  /** Binds each argument's array, runs the plan and waits for it (guarded in guard mode). */
+  execute(what: string, p: SimplePlan, arrays: [number, Float32Array, Access][]): void;
 }
 
 /** One memory object of a primitive: bound to a caller's array on every call. */
@@ -500,9 +556,37 @@ function open(path: string): OneDnn {
     };
   };
 
+  const kit: PrimitiveKit = {
+    lib,
+    check,
+    md: (shape, tag) => md(shape, tag === "nhwc" ? TAG_NHWC : TAG_X),
+    primitiveDesc,
+    plan(pd, args, keep) {
+      keepAlive.push(keep);
+      const slots = args.map(([arg, m]) => memory(m.ptr, arg));
+      return {
+        primitive: primitive(pd),
+        args: argList(slots),
+        slots: new Map(slots.map((s) => [s.arg, s])),
+      };
+    },
+    execute(what, p, arrays) {
+      const guard = ffiGuardEnabled() ? new GuardedCall(`oneDNN ${what}`) : null;
+      for (const [arg, a, access] of arrays) {
+        const name = `argument ${arg}`;
+        const view = !guard ? a : access === "in" ? guard.input(a, name) : guard.output(a, name);
+        bind(p.slots.get(arg) as Slot, view, name);
+      }
+      run(p.primitive, p.args, p.slots.size);
+      check(lib.dnnl_stream_wait(stream), "stream_wait");
+      guard?.finish();
+    },
+  };
+
   return {
     path,
     version,
+    ...normPrimitives(kit),
     forward(g, x, w, bias, y) {
       const p = plan("forward", g, bias !== null);
       const { guard, input, output } = guardFor("forward", g);
