@@ -252,13 +252,19 @@ export function paperStack(
     }
     if (l.normalized) {
       const bn = `main.${l.index + 1}`;
-      y = batchNorm2d(
+      // Normalised layers end in ReLU or LeakyReLU (paperLayers), fused with the norm.
+      return batchNorm2d(
         y,
         param(params, `${bn}.weight`),
         param(params, `${bn}.bias`),
         param(buffers, `${bn}.running_mean`),
         param(buffers, `${bn}.running_var`),
-        { training, numBatchesTracked: param(buffers, `${bn}.num_batches_tracked`) },
+        {
+          training,
+          numBatchesTracked: param(buffers, `${bn}.num_batches_tracked`),
+          activation: l.activation as NormActivation,
+          alpha: 0.2,
+        },
       );
     }
     switch (l.activation) {

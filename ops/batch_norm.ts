@@ -5,7 +5,7 @@
  */
 import { type Tensor, type Tensor4D, tf, type Variable } from "./tf.ts";
 import { withoutTape } from "./gradients.ts";
-import { normalizeOverBatch } from "./norm_act.ts";
+import { affineAct, type NormActivation, normalizeOverBatch } from "./norm_act.ts";
 
 /** PyTorch's default epsilon for `BatchNorm2d`. */
 export const BATCH_NORM_EPS = 1e-5;
@@ -31,6 +31,14 @@ export interface BatchNormOptions {
   eps?: number;
   /** PyTorch's `num_batches_tracked`: incremented by one per training call when given. */
   numBatchesTracked?: Variable;
+  /**
+   * The activation after the norm, applied here so that the cpu backends can
+   * fuse it with the affine: `relu`, `leakyRelu` (slope `alpha`) or `none`
+   * (the default).
+   */
+  activation?: NormActivation;
+  /** LeakyReLU's slope for negative inputs. Default 0.2. */
+  alpha?: number;
 }
 
 /**
@@ -72,13 +80,15 @@ export function batchNorm2d(
     momentum = BATCH_NORM_MOMENTUM,
     eps = BATCH_NORM_EPS,
     numBatchesTracked,
+    activation = "none",
+    alpha = 0.2,
   } = options;
   if (!training) {
     // PyTorch's CPU kernel folds the statistics into one scale and shift.
     return tf.tidy(() => {
       const scale = tf.mul(gamma, tf.rsqrt(tf.add(runningVar, eps)));
       const shift = tf.sub(beta, tf.mul(runningMean, scale));
-      return tf.add(tf.mul(x, scale), shift) as Tensor4D;
+      return affineAct(x, scale, shift, activation, alpha);
     });
   }
   const [n, h, w, c] = x.shape;
@@ -106,7 +116,7 @@ export function batchNorm2d(
       let stats!: [Float32Array, Float32Array];
       const xHat = normalizeOverBatch(x, eps, (mean, variance) => stats = [mean, variance]);
       withoutTape(() => update(tf.tensor1d(stats[0]), tf.tensor1d(stats[1])));
-      return tf.add(tf.mul(xHat, gamma), beta) as Tensor4D;
+      return affineAct(xHat, gamma, beta, activation, alpha);
     });
   }
   return tf.tidy(() => {
@@ -117,7 +127,7 @@ export function batchNorm2d(
       update(mean, variance);
       return { mean, r: tf.rsqrt(tf.add(variance, eps)) };
     });
-    return tf.add(tf.mul(normalize(mean, r)(x), gamma), beta) as Tensor4D;
+    return affineAct(normalize(mean, r)(x), gamma, beta, activation, alpha);
   });
 }
 

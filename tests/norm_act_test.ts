@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { instanceNorm } from "../ops/instance_norm.ts";
-import { instanceNormAct, type NormActivation } from "../ops/norm_act.ts";
+import { affineAct, instanceNormAct, type NormActivation } from "../ops/norm_act.ts";
 import { backendMissing } from "./native.ts";
 
 function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -48,5 +48,43 @@ for (const backend of ["onednn", "blas", "cpu", "wasm"] as const) {
       tf.dispose([ours, ref, dOurs, dRef]);
     }
     tf.dispose([base, mask, x, dy]);
+  });
+}
+
+const affineComposite = (x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor, act: NormActivation) => {
+  const z = tf.add(tf.mul(x, g), b) as tf.Tensor4D;
+  return act === "relu" ? tf.relu(z) : act === "none" ? z : tf.leakyRelu(z, 0.2);
+};
+
+for (const backend of ["onednn", "blas", "cpu", "wasm"] as const) {
+  Deno.test({
+    name: `affineAct equals act(x·gamma + beta), values and all three gradients, on ${backend}`,
+    ignore: await backendMissing(backend, `tests/norm_act_test.ts`),
+  }, async () => {
+    await useBackend(backend);
+    const x = tf.randomNormal([2, 3, 5, 4], 0, 1, "float32", 3) as tf.Tensor4D;
+    // One channel's gamma and beta 0: its output is exactly 0 (slope of the negative side).
+    const gamma = tf.tensor1d([1.5, -0.5, 0, 2]), beta = tf.tensor1d([0.1, 0.3, 0, -0.2]);
+    const dy = tf.randomNormal(x.shape, 0, 1, "float32", 4);
+    for (const act of ["relu", "leakyRelu", "none"] as const) {
+      const loss = (f: (x: tf.Tensor4D, g: tf.Tensor, b: tf.Tensor) => tf.Tensor) =>
+        tf.grads((a, g, b) => tf.sum(tf.mul(f(a as tf.Tensor4D, g, b), dy)));
+      const ours = affineAct(x, gamma, beta, act), ref = affineComposite(x, gamma, beta, act);
+      assert.ok(maxDiff(ours, ref) === 0, `${act} forward: ${maxDiff(ours, ref)}`);
+      const dOurs = loss((a, g, b) => affineAct(a, g, b, act))([x, gamma, beta]);
+      const dRef = loss((a, g, b) => affineComposite(a, g, b, act))([x, gamma, beta]);
+      ["x", "gamma", "beta"].forEach((name, i) => {
+        assert.deepEqual(dOurs[i].shape, dRef[i].shape, name);
+        assert.ok(
+          maxDiff(dOurs[i], dRef[i]) < 1e-5,
+          `${act} d${name}: ${maxDiff(dOurs[i], dRef[i])}`,
+        );
+      });
+      if (act === "relu") {
+        assert.ok(ours.dataSync().every((v) => !Object.is(v, -0)), "relu gave -0");
+      }
+      tf.dispose([ours, ref, ...dOurs, ...dRef]);
+    }
+    tf.dispose([x, gamma, beta, dy]);
   });
 }
