@@ -5,7 +5,7 @@
  */
 import { type Tensor, type Tensor4D, tf, type Variable } from "./tf.ts";
 import { withoutTape } from "./gradients.ts";
-import { affineAct, type NormActivation, normalizeOverBatch } from "./norm_act.ts";
+import { affineAct, batchNormAct, type NormActivation } from "./norm_act.ts";
 
 /** PyTorch's default epsilon for `BatchNorm2d`. */
 export const BATCH_NORM_EPS = 1e-5;
@@ -111,12 +111,15 @@ export function batchNorm2d(
       numBatchesTracked?.assign(tf.add(numBatchesTracked, 1));
     });
   if (tf.getBackend() === "cpu" && x.dtype === "float32") {
-    // The cpu backends: one fused kernel for the statistics and the normalisation.
+    // The cpu backends: fused kernels for the statistics, the normalisation, the
+    // affine and the activation (ops/norm_act.ts).
     return tf.tidy(() => {
       let stats!: [Float32Array, Float32Array];
-      const xHat = normalizeOverBatch(x, eps, (mean, variance) => stats = [mean, variance]);
+      const y = batchNormAct(x, gamma, beta, eps, activation, alpha, (mean, variance) => {
+        stats = [mean, variance];
+      });
       withoutTape(() => update(tf.tensor1d(stats[0]), tf.tensor1d(stats[1])));
-      return affineAct(xHat, gamma, beta, activation, alpha);
+      return y;
     });
   }
   return tf.tidy(() => {

@@ -202,6 +202,70 @@ export function affineAct(
   return f(xHat, gamma, beta);
 }
 
+/**
+ * `BatchNorm2d` in training with its affine and activation, on the cpu
+ * backends: `activation(gamma · x̂ + beta)` with x̂ normalised by the batch's
+ * statistics per channel over N, H and W, which `onStats` receives (mean and
+ * biased variance). On `onednn` one oneDNN batch norm (with scale and shift)
+ * and one ReLU each way, the gradients of `x`, `gamma` and `beta` together;
+ * on `cpu` and `blas` {@link normalizeOverBatch} then {@link affineAct}.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./tf.ts";
+ * import { batchNormAct } from "./norm_act.ts";
+ * await tf.setBackend("cpu");
+ * const y = batchNormAct(tf.randomNormal([2, 4, 4, 3]), tf.ones([3]), tf.zeros([3]), 1e-5, "relu", 0.2, () => {});
+ * console.log(y.shape); // [2, 4, 4, 3]
+ * ```
+ */
+export function batchNormAct(
+  x: Tensor4D,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  activation: NormActivation,
+  alpha: number,
+  onStats: (mean: Float32Array, variance: Float32Array) => void,
+): Tensor4D {
+  const dnnl = activeOneDnn();
+  const [n, h, w, c] = x.shape;
+  if (!dnnl || gamma.size !== c || beta.size !== c || gamma.dtype !== "float32") {
+    return affineAct(normalizeOverBatch(x, eps, onStats), gamma, beta, activation, alpha);
+  }
+  const slope = activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
+  const g = { groups: 1, pixels: n * h * w, channels: c };
+  const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const [input, scale, shift, save] = args as [Tensor4D, Tensor, Tensor, tf.GradSaveFunc];
+    const xv = cpuFloat32(input) ?? input.dataSync() as Float32Array;
+    const gv = cpuFloat32(scale) ?? scale.dataSync() as Float32Array;
+    const bv = cpuFloat32(shift) ?? shift.dataSync() as Float32Array;
+    const y = takeArray(xv.length);
+    const mean = new Float32Array(c), variance = new Float32Array(c);
+    dnnl.batchNormAct(g, eps, slope, xv, gv, bv, y, mean, variance);
+    onStats(mean, variance);
+    const value = tf.tensor4d(y, input.shape);
+    // The input itself, not x̂: oneDNN's backward recomputes x̂ from it.
+    save([input, tf.clone(value), scale, tf.tensor1d(mean), tf.tensor1d(variance)]);
+    return {
+      value,
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
+        const [xs, ys, gs, ms, vs] = saved.map((t) => cpuFloat32(t) as Float32Array);
+        const dx = takeArray(xs.length);
+        const dGamma = new Float32Array(c), dBeta = new Float32Array(c);
+        const d = cpuFloat32(dy) ?? dy.dataSync() as Float32Array;
+        dnnl.batchNormActBackward(g, eps, slope, xs, ys, ms, vs, gs, d, dx, dGamma, dBeta);
+        return [
+          tf.tensor4d(dx, input.shape),
+          tf.reshape(tf.tensor1d(dGamma), scale.shape),
+          tf.reshape(tf.tensor1d(dBeta), shift.shape),
+        ];
+      },
+    };
+  }) as (x: Tensor4D, g: Tensor, b: Tensor) => Tensor4D;
+  return f(x, gamma, beta);
+}
+
 // The input gradient of a normalisation (with its activation) from the saved
 // x̂ and r: the backward kernel below on the backend's arrays.
 function gradient(

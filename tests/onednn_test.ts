@@ -3,7 +3,7 @@ import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
-import { loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
+import { blockedBackwardData, loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 import { oneDnnCalls, setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
 
 type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -25,7 +25,17 @@ const CASES: Case[] = [
   { x: [1, 33, 31, 5], k: [4, 4, 5, 6], stride: 2, pad: "same" }, // odd sizes: pads 1 and 2
   { x: [1, 35, 35, 4], k: [3, 3, 4, 5], stride: 2, pad: "valid" },
   { x: [1, 20, 24, 4], k: [4, 2, 4, 3], stride: 1, pad: [[0, 0], [2, 1], [0, 1], [0, 0]] },
+  // A ResNet block at 128 px: its input gradient runs in oneDNN's blocked layout.
+  { x: [1, 32, 32, 256], k: [3, 3, 256, 256], stride: 1, pad: 1 },
 ];
+
+Deno.test("the ResNet block case takes the blocked backward-data path", () => {
+  const g = { n: 1, h: 32, w: 32, ci: 256, oh: 32, ow: 32, co: 256, kh: 3, kw: 3 };
+  assert.ok(blockedBackwardData({ ...g, sh: 1, sw: 1, pt: 1, pl: 1 }));
+  assert.ok(
+    !blockedBackwardData({ ...g, h: 16, w: 16, oh: 16, ow: 16, sh: 1, sw: 1, pt: 1, pl: 1 }),
+  );
+});
 
 async function onBoth(
   f: () => tf.Tensor[],

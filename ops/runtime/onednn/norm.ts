@@ -13,7 +13,7 @@
  * the normalisation of x.
  * @module
  */
-import type { PrimitiveKit, SimplePlan } from "./onednn.ts";
+import type { Md, PrimitiveKit, SimplePlan } from "./onednn.ts";
 
 /** The shape of one normalisation: `groups` blocks of `pixels` x `channels` (NHWC). */
 export interface NormGeometry {
@@ -56,12 +56,48 @@ export interface NormPrimitives {
   ): void;
   /** `y = x > 0 ? x : slope · x` (ReLU for slope 0, whose negatives give +0). */
   leakyRelu(slope: number, x: Float32Array, y: Float32Array): void;
+  /**
+   * `BatchNorm2d` in training with its affine and a leaky ReLU of `slope`
+   * (1: none): `y = act(gamma · (x - mean) / sqrt(var + eps) + beta)` with the
+   * batch's mean and biased variance per channel over all `g.pixels` (one
+   * group), which are written to `mean` and `variance`.
+   */
+  batchNormAct(
+    g: NormGeometry,
+    eps: number,
+    slope: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+  ): void;
+  /**
+   * The gradients of {@link NormPrimitives.batchNormAct} from its input `x`,
+   * output `y` and statistics: `dx`, `dGamma` and `dBeta` are overwritten.
+   */
+  batchNormActBackward(
+    g: NormGeometry,
+    eps: number,
+    slope: number,
+    x: Float32Array,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    gamma: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+    dGamma: Float32Array,
+    dBeta: Float32Array,
+  ): void;
 }
 
 // Values from oneDNN 2.x's dnnl_types.h.
-const FORWARD_TRAINING = 64, BACKWARD = 128, ELTWISE_RELU = 0x1f, USE_SCALE = 0x8;
-const ARG_SRC = 1, ARG_DST = 17, ARG_MEAN = 49, ARG_VARIANCE = 50, ARG_SCALE = 51;
-const ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145, ARG_DIFF_SCALE = 255;
+const FORWARD_TRAINING = 64, BACKWARD = 128, ELTWISE_RELU = 0x1f, RELU_FROM_DST = 0x100;
+const USE_SCALE = 0x8, USE_SHIFT = 0x10;
+const ARG_SRC = 1, ARG_DST = 17, ARG_MEAN = 49, ARG_VARIANCE = 50, ARG_SCALE = 51, ARG_SHIFT = 52;
+const ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145, ARG_DIFF_SCALE = 255, ARG_DIFF_SHIFT = 256;
 
 /**
  * The normalisation primitives on the engine of `kit`, created per shape on
@@ -84,34 +120,34 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
     return p;
   };
 
-  const forwardPlan = (g: NormGeometry, eps: number) =>
-    cached(`fwd ${g.pixels} ${g.channels} ${eps}`, () => {
+  // Affine plans take a scale and a shift (gamma, beta); plain ones neither.
+  const forwardPlan = (g: NormGeometry, eps: number, affine = false) =>
+    cached(`fwd ${g.pixels} ${g.channels} ${eps} ${affine}`, () => {
       const data = blockMd(g), stat = kit.md([g.channels], "x");
       const d = opDesc();
+      const flags = affine ? USE_SCALE | USE_SHIFT : 0;
       kit.check(
-        lib.dnnl_batch_normalization_forward_desc_init(d, FORWARD_TRAINING, data.ptr, eps, 0),
+        lib.dnnl_batch_normalization_forward_desc_init(d, FORWARD_TRAINING, data.ptr, eps, flags),
         "batch_normalization_forward_desc_init",
       );
-      return kit.plan(kit.primitiveDesc(d, null), [
+      const args: [number, Md][] = [
         [ARG_SRC, data],
         [ARG_DST, data],
         [ARG_MEAN, stat],
         [ARG_VARIANCE, stat],
-      ], [data, stat]);
+      ];
+      if (affine) args.push([ARG_SCALE, stat], [ARG_SHIFT, stat]);
+      return kit.plan(kit.primitiveDesc(d, null), args, [data, stat]);
     });
 
-  const backwardPlan = (g: NormGeometry) =>
-    cached(`bwd ${g.pixels} ${g.channels}`, () => {
+  // Backward with a scale; affine plans also give the shift's gradient.
+  const backwardPlan = (g: NormGeometry, eps: number, affine = false) =>
+    cached(`bwd ${g.pixels} ${g.channels} ${eps} ${affine}`, () => {
       const data = blockMd(g), stat = kit.md([g.channels], "x");
+      const flags = affine ? USE_SCALE | USE_SHIFT : USE_SCALE;
       const fwd = opDesc(), bwd = opDesc();
       kit.check(
-        lib.dnnl_batch_normalization_forward_desc_init(
-          fwd,
-          FORWARD_TRAINING,
-          data.ptr,
-          0,
-          USE_SCALE,
-        ),
+        lib.dnnl_batch_normalization_forward_desc_init(fwd, FORWARD_TRAINING, data.ptr, eps, flags),
         "batch_normalization_forward_desc_init",
       );
       kit.check(
@@ -120,12 +156,12 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
           BACKWARD,
           data.ptr,
           data.ptr,
-          0,
-          USE_SCALE,
+          eps,
+          flags,
         ),
         "batch_normalization_backward_desc_init",
       );
-      return kit.plan(kit.primitiveDesc(bwd, kit.primitiveDesc(fwd, null)), [
+      const args: [number, Md][] = [
         [ARG_SRC, data],
         [ARG_MEAN, stat],
         [ARG_VARIANCE, stat],
@@ -133,26 +169,32 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
         [ARG_DIFF_DST, data],
         [ARG_DIFF_SRC, data],
         [ARG_DIFF_SCALE, stat],
-      ], [data, stat]);
+      ];
+      // oneDNN 2.6 asks for the shift too, though the gradients do not use it.
+      if (affine) args.push([ARG_SHIFT, stat], [ARG_DIFF_SHIFT, stat]);
+      return kit.plan(kit.primitiveDesc(bwd, kit.primitiveDesc(fwd, null)), args, [data, stat]);
     });
 
-  const reluPlan = (backward: boolean, n: number, slope: number) =>
-    cached(`relu ${backward} ${n} ${slope}`, () => {
+  // A (leaky) ReLU; its backward from the input (ARG_SRC) or, `fromDst`, the
+  // output (ARG_DST): the same for any slope >= 0, as both are > 0 at the same places.
+  const reluPlan = (backward: boolean, n: number, slope: number, fromDst = false) =>
+    cached(`relu ${backward} ${n} ${slope} ${fromDst}`, () => {
       const data = kit.md([n], "x");
+      const alg = fromDst ? RELU_FROM_DST : ELTWISE_RELU;
       const fwd = opDesc();
       kit.check(
-        lib.dnnl_eltwise_forward_desc_init(fwd, FORWARD_TRAINING, ELTWISE_RELU, data.ptr, slope, 0),
+        lib.dnnl_eltwise_forward_desc_init(fwd, FORWARD_TRAINING, alg, data.ptr, slope, 0),
         "eltwise_forward_desc_init",
       );
       const fwdPd = kit.primitiveDesc(fwd, null);
       if (!backward) return kit.plan(fwdPd, [[ARG_SRC, data], [ARG_DST, data]], [data]);
       const bwd = opDesc();
       kit.check(
-        lib.dnnl_eltwise_backward_desc_init(bwd, ELTWISE_RELU, data.ptr, data.ptr, slope, 0),
+        lib.dnnl_eltwise_backward_desc_init(bwd, alg, data.ptr, data.ptr, slope, 0),
         "eltwise_backward_desc_init",
       );
       return kit.plan(kit.primitiveDesc(bwd, fwdPd), [
-        [ARG_SRC, data],
+        [fromDst ? ARG_DST : ARG_SRC, data],
         [ARG_DIFF_DST, data],
         [ARG_DIFF_SRC, data],
       ], [data]);
@@ -189,6 +231,16 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
     }
   };
 
+  const leakyRelu = (slope: number, x: Float32Array, y: Float32Array) => {
+    if (x.length !== y.length) {
+      throw new RangeError(`oneDNN relu: x has ${x.length} elements, y ${y.length}`);
+    }
+    kit.execute(`relu forward ${x.length}`, reluPlan(false, x.length, slope), [
+      [ARG_SRC, x, "in"],
+      [ARG_DST, y, "out"],
+    ]);
+  };
+
   return {
     normalize(g, eps, x, xHat, mean, variance) {
       const n = g.pixels * g.channels;
@@ -220,7 +272,7 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
         ]);
         t = dx;
       }
-      const p = backwardPlan(g), k = constantsFor(g.channels);
+      const p = backwardPlan(g, 0), k = constantsFor(g.channels);
       for (let b = 0; b < g.groups; b++) {
         kit.execute(`batch norm backward ${JSON.stringify(g)}`, p, [
           [ARG_SRC, block(xHat, b, n), "in"],
@@ -234,14 +286,47 @@ export function normPrimitives(kit: PrimitiveKit): NormPrimitives {
         ]);
       }
     },
-    leakyRelu(slope, x, y) {
-      if (x.length !== y.length) {
-        throw new RangeError(`oneDNN relu: x has ${x.length} elements, y ${y.length}`);
-      }
-      kit.execute(`relu forward ${x.length}`, reluPlan(false, x.length, slope), [
+    batchNormAct(g, eps, slope, x, gamma, beta, y, mean, variance) {
+      const n = g.pixels * g.channels, c = g.channels, one = { ...g, groups: 1 };
+      sizes(one, ["x", x, n], ["y", y, n], ["gamma", gamma, c], ["beta", beta, c]);
+      sizes(one, ["mean", mean, c], ["variance", variance, c]);
+      kit.execute(`batch norm forward ${JSON.stringify(g)}`, forwardPlan(g, eps, true), [
         [ARG_SRC, x, "in"],
         [ARG_DST, y, "out"],
+        [ARG_MEAN, mean, "out"],
+        [ARG_VARIANCE, variance, "out"],
+        [ARG_SCALE, gamma, "in"],
+        [ARG_SHIFT, beta, "in"],
+      ]);
+      // In place: oneDNN's eltwise allows its output to be its input.
+      if (slope !== 1) leakyRelu(slope, y, y);
+    },
+    batchNormActBackward(g, eps, slope, x, y, mean, variance, gamma, dy, dx, dGamma, dBeta) {
+      const n = g.pixels * g.channels, c = g.channels, one = { ...g, groups: 1 };
+      sizes(one, ["x", x, n], ["y", y, n], ["dy", dy, n], ["dx", dx, n]);
+      sizes(one, ["gamma", gamma, c], ["dGamma", dGamma, c], ["dBeta", dBeta, c]);
+      // dy · act'(y) into dx, then the norm's gradients, dx in place.
+      let t = dy;
+      if (slope !== 1) {
+        kit.execute(`relu backward ${n}`, reluPlan(true, n, slope, true), [
+          [ARG_DST, y, "in"],
+          [ARG_DIFF_DST, dy, "in"],
+          [ARG_DIFF_SRC, dx, "out"],
+        ]);
+        t = dx;
+      }
+      kit.execute(`batch norm backward ${JSON.stringify(g)}`, backwardPlan(g, eps, true), [
+        [ARG_SRC, x, "in"],
+        [ARG_MEAN, mean, "in"],
+        [ARG_VARIANCE, variance, "in"],
+        [ARG_SCALE, gamma, "in"],
+        [ARG_DIFF_DST, t, "in"],
+        [ARG_DIFF_SRC, dx, "out"],
+        [ARG_DIFF_SCALE, dGamma, "out"],
+        [ARG_SHIFT, constantsFor(c).zeros, "in"],
+        [ARG_DIFF_SHIFT, dBeta, "out"],
       ]);
     },
+    leakyRelu,
   };
 }
