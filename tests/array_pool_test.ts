@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
-import { MIN_POOLED_ELEMENTS } from "../ops/runtime/array_pool.ts";
+import { idlePoolBytes, MIN_POOLED_ELEMENTS, setPoolLimit } from "../ops/runtime/array_pool.ts";
 import { backendMissing } from "./native.ts";
 
 const N = MIN_POOLED_ELEMENTS * 2;
@@ -81,4 +81,29 @@ Deno.test({
     return losses;
   };
   assert.deepEqual(await run(), await run());
+});
+
+Deno.test({
+  name: "a full pool makes room by the arrays idle longest",
+  ignore: await backendMissing("blas", "tests/array_pool_test.ts"),
+}, async () => {
+  await useBackend("blas");
+  const a = tf.fill([N], 1), b = tf.fill([N], 2);
+  // Emptied first: what earlier tests left idle would count against the limit.
+  const before = setPoolLimit(0);
+  assert.equal(idlePoolBytes(), 0);
+  setPoolLimit(3 * N * 4);
+  try {
+    const outs = [tf.add(a, b), tf.sub(a, b), tf.mul(a, b), tf.div(a, b)];
+    const arrays = outs.map(arrayOf);
+    tf.dispose(outs); // the fourth pushes out the first, idle longest
+    const again = [tf.add(a, b), tf.add(a, b), tf.add(a, b), tf.add(a, b)];
+    const reused = again.map(arrayOf);
+    for (const array of arrays.slice(1)) assert.ok(reused.includes(array));
+    assert.ok(!reused.includes(arrays[0]), "the array idle longest was kept");
+    tf.dispose(again);
+  } finally {
+    setPoolLimit(before);
+    tf.dispose([a, b]);
+  }
 });

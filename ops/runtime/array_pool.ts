@@ -24,15 +24,21 @@ import { isFreshArray, markFresh, unmarkFresh, unmarkViewed } from "./fresh_arra
  */
 export const MIN_POOLED_ELEMENTS = 1 << 10;
 /**
- * The most bytes the pool keeps idle; arrays beyond it are left to the GC.
- * Large enough for every transient array of an iteration at 128 px batch 4:
- * with 256 MiB that size kept allocating fresh arrays (1.76-1.84 s an
- * iteration), with 1 GiB it reuses them (1.22-1.29 s) and its peak RSS was
- * lower too (1546 MiB, against 1581).
+ * The most bytes the pool keeps idle; past it the arrays idle longest are
+ * left to the GC. Large enough for every transient array of an iteration of
+ * the full-width ResNet at 128 px batch 4: with 1 GiB that iteration faulted
+ * in 113-198 MiB of fresh pages and took 5.70-6.16 s (this machine's page
+ * faults cost about 12 µs each), with 4 GiB 1 MiB and 5.33 s, and its peak RSS
+ * was lower too (3015 MiB, against 3257): arrays dropped to the GC stay
+ * allocated beside the fresh ones until it runs. (The U-Net at that size
+ * needed 1 GiB: with 256 MiB it took 1.76-1.84 s, with 1 GiB 1.22-1.29 s.)
  */
-export const MAX_POOLED_BYTES = 1024 * 2 ** 20;
+export const MAX_POOLED_BYTES = 4096 * 2 ** 20;
+let maxBytes = MAX_POOLED_BYTES;
 
 const idle = new Map<number, Float32Array[]>();
+// Every idle array, longest idle first (a Set keeps insertion order).
+const byAge = new Set<Float32Array>();
 let idleBytes = 0;
 
 /**
@@ -50,17 +56,32 @@ let idleBytes = 0;
 export function takeArray(n: number, zeroed = false): Float32Array {
   const a = n >= MIN_POOLED_ELEMENTS ? idle.get(n)?.pop() : undefined;
   if (!a) return markFresh(new Float32Array(n));
+  byAge.delete(a);
   idleBytes -= a.byteLength;
   if (zeroed) a.fill(0);
   return a;
 }
 
 function recycle(a: Float32Array): void {
-  if (a.length < MIN_POOLED_ELEMENTS || idleBytes + a.byteLength > MAX_POOLED_BYTES) return;
+  if (a.length < MIN_POOLED_ELEMENTS || a.byteLength > maxBytes) return;
+  // Room by the arrays idle longest: sizes no longer asked for age out.
+  evictTo(maxBytes - a.byteLength);
   let list = idle.get(a.length);
   if (!list) idle.set(a.length, list = []);
   list.push(a);
+  byAge.add(a);
   idleBytes += a.byteLength;
+}
+
+// Leaves the arrays idle longest to the GC until at most `bytes` are idle.
+function evictTo(bytes: number): void {
+  for (const old of byAge) {
+    if (idleBytes <= bytes) break;
+    const list = idle.get(old.length) as Float32Array[];
+    list.splice(list.indexOf(old), 1);
+    byAge.delete(old);
+    idleBytes -= old.byteLength;
+  }
 }
 
 /** The parts of tfjs-backend-cpu's `MathBackendCPU` the pool hooks into. */
@@ -114,6 +135,25 @@ export function installArrayPool(backend: unknown): void {
     unmarkFresh(values);
     return values;
   };
+}
+
+/**
+ * Sets the most bytes the pool keeps idle (default {@link MAX_POOLED_BYTES}),
+ * leaving the arrays idle longest to the GC until it holds no more; returns
+ * the previous limit. For tests, and for machines short of memory.
+ *
+ * @example
+ * ```ts
+ * import { setPoolLimit } from "./array_pool.ts";
+ * const before = setPoolLimit(256 * 2 ** 20);
+ * setPoolLimit(before);
+ * ```
+ */
+export function setPoolLimit(bytes: number): number {
+  const before = maxBytes;
+  maxBytes = bytes;
+  evictTo(bytes);
+  return before;
 }
 
 /**
