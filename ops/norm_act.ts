@@ -45,7 +45,7 @@ export function instanceNormAct(
   alpha: number = 0.2,
 ): Tensor4D {
   // No activation is a LeakyReLU of slope 1.
-  const slope = activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
+  const slope = slopeOf(activation, alpha);
   if (tf.getBackend() !== "cpu" || x.dtype !== "float32") {
     const n = instanceNorm(x);
     if (slope === 1) return n;
@@ -56,6 +56,17 @@ export function instanceNormAct(
 
 const ops = new Map<number, (x: Tensor4D) => Tensor4D>();
 
+// The slope of the activation for negative inputs: ReLU 0, none 1 (the
+// identity), LeakyReLU alpha.
+function slopeOf(activation: NormActivation, alpha: number): number {
+  return activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
+}
+
+// A float32 tensor's values: the cpu backend's own array, else a copy.
+function valuesOf(t: Tensor): Float32Array {
+  return cpuFloat32(t) ?? t.dataSync() as Float32Array;
+}
+
 function fused(slope: number): (x: Tensor4D) => Tensor4D {
   let f = ops.get(slope);
   if (f) return f;
@@ -63,7 +74,7 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
     const [x, save] = args as [Tensor4D, tf.GradSaveFunc];
     const [n, h, w, c] = x.shape;
     const { xHat, y, r } = forward(
-      cpuFloat32(x) ?? x.dataSync() as Float32Array,
+      valuesOf(x),
       n,
       h * w,
       c,
@@ -108,7 +119,7 @@ export function normalizeOverBatch(
     const [input, save] = args as [Tensor4D, tf.GradSaveFunc];
     const [n, h, w, c] = input.shape;
     const stats = { mean: new Float32Array(c), variance: new Float32Array(c) };
-    const data = cpuFloat32(input) ?? input.dataSync() as Float32Array;
+    const data = valuesOf(input);
     const { xHat, r } = forward(data, 1, n * h * w, c, 1, eps, stats);
     onStats(stats.mean, stats.variance);
     const value = tf.tensor4d(xHat, input.shape);
@@ -145,7 +156,7 @@ export function affineAct(
   activation: NormActivation,
   alpha: number = 0.2,
 ): Tensor4D {
-  const slope = activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
+  const slope = slopeOf(activation, alpha);
   const c = xHat.shape[3];
   const fusable = tf.getBackend() === "cpu" &&
     [xHat, gamma, beta].every((t) => t.dtype === "float32") &&
@@ -159,9 +170,9 @@ export function affineAct(
   }
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const [x, g, b, save] = args as [Tensor4D, Tensor, Tensor, tf.GradSaveFunc];
-    const xv = cpuFloat32(x) ?? x.dataSync() as Float32Array;
-    const gv = cpuFloat32(g) ?? g.dataSync() as Float32Array;
-    const bv = cpuFloat32(b) ?? b.dataSync() as Float32Array;
+    const xv = valuesOf(x);
+    const gv = valuesOf(g);
+    const bv = valuesOf(b);
     const y = takeArray(xv.length);
     for (let i = 0; i < xv.length; i += c) {
       for (let k = 0; k < c; k++) {
@@ -175,7 +186,7 @@ export function affineAct(
     return {
       value,
       gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const d = cpuFloat32(dy) ?? dy.dataSync() as Float32Array;
+        const d = valuesOf(dy);
         const [xs, ys, gs] = saved.map((t) => cpuFloat32(t) as Float32Array);
         // y > 0 exactly where xHat·gamma + beta > 0, for any slope >= 0.
         const bits = new Int32Array(ys.buffer, ys.byteOffset, ys.length);
@@ -233,13 +244,13 @@ export function batchNormAct(
   if (!dnnl || gamma.size !== c || beta.size !== c || gamma.dtype !== "float32") {
     return affineAct(normalizeOverBatch(x, eps, onStats), gamma, beta, activation, alpha);
   }
-  const slope = activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
+  const slope = slopeOf(activation, alpha);
   const g = { groups: 1, pixels: n * h * w, channels: c };
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, shift, save] = args as [Tensor4D, Tensor, Tensor, tf.GradSaveFunc];
-    const xv = cpuFloat32(input) ?? input.dataSync() as Float32Array;
-    const gv = cpuFloat32(scale) ?? scale.dataSync() as Float32Array;
-    const bv = cpuFloat32(shift) ?? shift.dataSync() as Float32Array;
+    const xv = valuesOf(input);
+    const gv = valuesOf(scale);
+    const bv = valuesOf(shift);
     const y = takeArray(xv.length);
     const mean = new Float32Array(c), variance = new Float32Array(c);
     dnnl.batchNormAct(g, eps, slope, xv, gv, bv, y, mean, variance);
@@ -253,7 +264,7 @@ export function batchNormAct(
         const [xs, ys, gs, ms, vs] = saved.map((t) => cpuFloat32(t) as Float32Array);
         const dx = takeArray(xs.length);
         const dGamma = new Float32Array(c), dBeta = new Float32Array(c);
-        const d = cpuFloat32(dy) ?? dy.dataSync() as Float32Array;
+        const d = valuesOf(dy);
         dnnl.batchNormActBackward(g, eps, slope, xs, ys, ms, vs, gs, d, dx, dGamma, dBeta);
         return [
           tf.tensor4d(dx, input.shape),
@@ -277,7 +288,7 @@ function gradient(
   slope: number,
 ): Tensor4D {
   const dx = backward(
-    cpuFloat32(dy) ?? dy.dataSync() as Float32Array,
+    valuesOf(dy),
     cpuFloat32(xHat) as Float32Array,
     cpuFloat32(r) as Float32Array,
     n,
