@@ -20,6 +20,7 @@ import {
   type TrainingState,
 } from "./training_state.ts";
 import { seededNormal } from "./seeded.ts";
+import { OptionError } from "../models/options.ts";
 
 /** The four generator outputs of an iteration. */
 export interface Translations {
@@ -88,12 +89,16 @@ export async function discoGanIteration(
 ): Promise<IterationLosses> {
   const { lr, lrDecayIterations, dUpdateInterval: every } = state.optimizer;
   if (lrDecayIterations > 0) {
-    const now = learningRate(
-      lr,
-      state.iteration,
-      state.totalIterations ?? Infinity,
-      lrDecayIterations,
-    );
+    // A decay counts back from the run's end: without it the option would do
+    // nothing, silently (as eval:glyphs once did).
+    if (state.totalIterations === undefined) {
+      throw new OptionError(
+        "--lr-decay-iterations",
+        "the decay counts back from the run's last iteration, and this training state has no " +
+          "totalIterations: set it to the run's length",
+      );
+    }
+    const now = learningRate(lr, state.iteration, state.totalIterations, lrDecayIterations);
     state.gOptimizer.options.lr = state.dOptimizer.options.lr = now;
   }
   let losses: IterationLosses;

@@ -244,6 +244,8 @@ const state = createTrainingState(models, {
   seed,
   dropout,
 });
+// The run's length, which --lr-decay-iterations counts back from (as train() sets it).
+state.totalIterations = iterations;
 
 const ceiling = judge(toSignedUnit(heldB), heldB.map((g) => g.char));
 const identity = judge(toSignedUnit(heldA), heldTruth);

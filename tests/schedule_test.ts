@@ -64,3 +64,21 @@ Deno.test("with a D update interval of 3, D alone steps on iterations 0, 3, ... 
   const expected = [2e-4, 2e-4, 2e-4, 1.5e-4, 1e-4, 5e-5];
   lrs.forEach((lr, i) => assert.ok(Math.abs(lr - expected[i]) < 1e-15, `iteration ${i}: ${lr}`));
 });
+
+Deno.test("a learning-rate decay without the run's length is refused, not ignored", async () => {
+  await useBackend("cpu");
+  const state = createTrainingState(createDiscoGan({ ngf: 4, ndf: 4, seed: 1 }), {
+    adam: { lrDecayIterations: 4 },
+  });
+  const batch = {
+    realA: tf.randomUniform([1, 64, 64, 3], -1, 1, "float32", 1) as tf.Tensor4D,
+    realB: tf.randomUniform([1, 64, 64, 3], -1, 1, "float32", 2) as tf.Tensor4D,
+  };
+  await assert.rejects(
+    () => discoGanIteration(state, batch),
+    /--lr-decay-iterations: .*totalIterations/,
+  );
+  state.totalIterations = 4;
+  await discoGanIteration(state, batch);
+  tf.dispose([batch.realA, batch.realB]);
+});
