@@ -83,7 +83,8 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
     const xHatT = tf.tensor4d(xHat, x.shape);
     save([xHatT, tf.tensor1d(r)]);
     return {
-      value: tf.tensor4d(y as Float32Array, x.shape),
+      // No activation: the output is x̂ itself (a clone shares its data).
+      value: y ? tf.tensor4d(y, x.shape) : tf.clone(xHatT),
       gradFunc: (dy: Tensor4D, saved: Tensor[]) => gradient(dy, saved, n, h * w, c, slope),
     };
   }) as (x: Tensor4D) => Tensor4D;
@@ -310,7 +311,7 @@ function positive(b: number): number {
  * The forward pass on raw NHWC data: per image and channel, the mean and the
  * biased variance over the `p` pixels (float64 sums of x and x²),
  * `x̂ = (x - mean) / sqrt(var + eps)` and `y = x̂ > 0 ? x̂ : slope · x̂`.
- * Returns x̂ and y (both saved or used by the backward pass) and
+ * Returns x̂, y (null where it would equal x̂: slope 1, or stats given) and
  * `r = 1 / sqrt(var + eps)` per image and channel. Two passes over x. On
  * `onednn`, oneDNN's batch norm per image (fp32 statistics) and its ReLU.
  */
@@ -323,16 +324,16 @@ function forward(
   eps: number = INSTANCE_NORM_EPS,
   stats?: { mean: Float32Array; variance: Float32Array },
 ): { xHat: Float32Array; y: Float32Array | null; r: Float32Array } {
-  // No activation asked for (stats given: batch norm, whose affine comes first): no y.
-  const xHat = takeArray(x.length), y = stats ? null : takeArray(x.length);
+  // No y when it would be x̂: no activation (slope 1), or batch norm (stats
+  // given), whose affine comes first.
+  const xHat = takeArray(x.length), y = stats || slope === 1 ? null : takeArray(x.length);
   const dnnl = activeOneDnn();
   if (dnnl) {
     const mean = stats?.mean ?? new Float32Array(n * c);
     const variance = stats?.variance ?? new Float32Array(n * c);
     dnnl.normalize({ groups: n, pixels: p, channels: c }, eps, x, xHat, mean, variance);
     const r = variance.map((v) => 1 / Math.sqrt(v + eps));
-    if (y && slope !== 1) dnnl.leakyRelu(slope, xHat, y);
-    else if (y) y.set(xHat);
+    if (y) dnnl.leakyRelu(slope, xHat, y);
     return { xHat, y, r };
   }
   const bits = new Int32Array(xHat.buffer, xHat.byteOffset, xHat.length);
