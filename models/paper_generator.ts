@@ -286,7 +286,9 @@ export function paperStack(
     run: (x, training) => {
       const outputs: Tensor4D[] = [];
       let h = x;
-      for (const l of layers) outputs.push(h = layer(h, l, training));
+      // One scope per layer: what its backward pass does not keep (a conv's
+      // output once instance-normalised) is freed before the next layer runs.
+      for (const l of layers) outputs.push(h = tf.tidy(() => layer(h, l, training)));
       return outputs;
     },
     toOnnx: (graph, input) => {

@@ -61,16 +61,13 @@ export function patchGanDiscriminator(options: PatchGanOptions): Network {
   builder.conv("model.5", 2 * ndf, 4 * ndf, 4);
   builder.conv("model.9", 4 * ndf, 1, 4);
   const params = builder.params;
-  const block = (x: Tensor4D, name: string, normalize: boolean) => {
-    const y = conv2d(
-      x,
-      param(params, `${name}.weight`),
-      param(params, `${name}.bias`),
-      2,
-      1,
-    );
-    return normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2);
-  };
+  // One scope per block: the conv's output, which the norm's backward pass
+  // does not keep, is freed as soon as it is normalised.
+  const block = (x: Tensor4D, name: string, normalize: boolean) =>
+    tf.tidy(() => {
+      const y = conv2d(x, param(params, `${name}.weight`), param(params, `${name}.bias`), 2, 1);
+      return normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2);
+    });
   return {
     kind: "patchgan",
     params,

@@ -89,22 +89,27 @@ export function resnetGenerator(options: ResNetOptions): Network {
     apply: (x) =>
       tf.tidy(() => {
         checkResNetSize(x.shape[1], x.shape[2]);
-        let y = inRelu(c(reflectionPad2d(x, channels), "model.1", 1, 0));
-        y = inRelu(c(y, "model.4", 2, 1));
-        y = inRelu(c(y, "model.7", 2, 1));
+        let y = tf.tidy(() => inRelu(c(reflectionPad2d(x, channels), "model.1", 1, 0)));
+        // Each layer in its own scope, and its input freed once read: what no
+        // gradient keeps (a conv's output once normalised, an activation once
+        // padded) goes as the forward pass goes, not at its end.
+        const next = (layer: (y: Tensor4D) => Tensor4D) => {
+          const out = tf.tidy(() => layer(y));
+          y.dispose();
+          y = out;
+        };
+        next((y) => inRelu(c(y, "model.4", 2, 1)));
+        next((y) => inRelu(c(y, "model.7", 2, 1)));
         for (let i = 0; i < n; i++) {
           const pre = `model.${10 + i}.block`;
-          const r = inRelu(c(reflectionPad2d(y, 1), `${pre}.1`, 1, 0));
-          y = tf.add(
-            y,
-            instanceNormAct(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0), "none"),
-          );
+          next((y) => {
+            const r = inRelu(c(reflectionPad2d(y, 1), `${pre}.1`, 1, 0));
+            return tf.add(y, instanceNormAct(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0), "none"));
+          });
         }
-        y = inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1));
-        y = inRelu(c(upsampleNearest2x(y), `model.${15 + n}`, 1, 1));
-        return tf.tanh(
-          c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0),
-        );
+        next((y) => inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1)));
+        next((y) => inRelu(c(upsampleNearest2x(y), `model.${15 + n}`, 1, 1)));
+        return tf.tanh(c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0));
       }),
     toOnnx: (graph, input) => {
       const l = new OnnxLayers(graph, params);

@@ -112,28 +112,27 @@ export function unetGenerator(options: UNetOptions): UNetGenerator {
     const activations = new Map<string, Tensor4D>();
     const skips: Tensor4D[] = [];
     let h = x;
+    // One scope per level: what the backward pass does not keep (a conv's
+    // output once normalised) is freed before the next level runs.
     for (const [name, , , normalize, rate] of DOWN) {
-      h = conv2d(
-        h,
-        p(`${name}.model.0.weight`),
-        p(`${name}.model.0.bias`),
-        2,
-        1,
-      );
-      h = normalize ? instanceNormAct(h, "leakyRelu", 0.2) : tf.leakyRelu(h, 0.2);
-      h = dropout(h, rate);
+      const x = h;
+      h = tf.tidy(() => {
+        const y = conv2d(x, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`), 2, 1);
+        return dropout(
+          normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2),
+          rate,
+        );
+      });
       activations.set(`act.${name}`, h);
       skips.push(h);
     }
     skips.pop(); // the bottleneck is not a skip
     for (const [name, , , rate] of UP) {
-      let u = convTranspose2dUp(
-        h,
-        p(`${name}.model.0.weight`),
-        p(`${name}.model.0.bias`),
-      );
-      u = dropout(instanceNormAct(u, "relu"), rate);
-      h = tf.concat([u, skips.pop() as Tensor4D], 3);
+      const x = h, skip = skips.pop() as Tensor4D;
+      h = tf.tidy(() => {
+        const u = convTranspose2dUp(x, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`));
+        return tf.concat([dropout(instanceNormAct(u, "relu"), rate), skip], 3);
+      });
       activations.set(`act.${name}`, h);
     }
     // Upsample, ZeroPad2d((1,0,1,0)), Conv2d(k=4, p=1), computed in sub-pixel form.

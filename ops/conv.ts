@@ -35,12 +35,49 @@ export function conv2d(
     : padding;
   const explicit = pad as [[0, 0], [number, number], [number, number], [0, 0]];
   if (tf.getBackend() === "cpu") {
-    // One kernel that adds the bias as it writes the output (oneDNN, OpenBLAS):
-    // a pass and an array fewer. Not on wasm, whose fused kernel adds the bias
-    // first and drifts from PyTorch's update beyond the parity tests' bounds.
-    return tf.fused.conv2d({ x, filter: weight as Tensor4D, strides: stride, pad: explicit, bias });
+    return convBiasFused(x, weight as Tensor4D, bias, stride, explicit);
   }
   return tf.tidy(() => tf.add(tf.conv2d(x, weight as Tensor4D, stride, explicit), bias));
+}
+
+type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];
+
+// One kernel that adds the bias as it writes the output (oneDNN, OpenBLAS): a
+// pass and an array fewer. Not on wasm, whose fused kernel adds the bias first
+// and drifts from PyTorch's update beyond the parity tests' bounds. TF.js's own
+// tf.fused.conv2d keeps its output for the backward pass, which only needs it
+// for an activation; without one, this op keeps x and the weight alone, so the
+// output is freed as soon as the next layer has read it (one activation fewer
+// per layer held to the backward pass). Same kernels, same values.
+function convBiasFused(
+  x: Tensor4D,
+  filter: Tensor4D,
+  bias: Tensor,
+  strides: number,
+  pad: ExplicitPad,
+): Tensor4D {
+  const op = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
+    const [x4, w, b, save] = args as [Tensor4D, Tensor4D, Tensor, tf.GradSaveFunc];
+    save([x4, w]);
+    return {
+      value: tf.fused.conv2d({ x: x4, filter: w, strides, pad, bias: b }),
+      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
+        const [xs, ws] = saved as [Tensor4D, Tensor4D];
+        const attrs = { strides, pad, dataFormat: "NHWC", dimRoundingMode: undefined };
+        const engine = tf.engine();
+        const dx = engine.runKernel("Conv2DBackpropInput", { dy, filter: ws }, {
+          ...attrs,
+          inputShape: xs.shape,
+        } as unknown as tf.NamedAttrMap) as Tensor4D;
+        const dw = engine.runKernel("Conv2DBackpropFilter", { x: xs, dy }, {
+          ...attrs,
+          filterShape: ws.shape,
+        } as unknown as tf.NamedAttrMap) as Tensor4D;
+        return [dx, dw, tf.reshape(tf.sum(dy, [0, 1, 2]), bias.shape)];
+      },
+    };
+  });
+  return op(x, filter, bias) as Tensor4D;
 }
 
 /**
