@@ -3,34 +3,37 @@
  * estimated from what it is made of: the parameters with Adam's two moments,
  * the gradients and temporaries of a step (proportional to the parameters),
  * and the activations of an iteration (proportional to the batch and to the
- * activations of one image, which one forward pass at 64 px measures and the
- * pixel count scales). The two factors are upper bounds measured on our
- * networks (see {@link MEMORY_MODEL}); the estimate errs high, by up to 2x
- * for the ResNet generator.
+ * activations one image keeps for its backward pass, which one recorded
+ * forward pass at 64 px measures and the pixel count scales). The two factors
+ * are upper bounds measured on our networks (see {@link MEMORY_MODEL}); the
+ * estimate errs high, its activations by up to 3x (the U-Net at widths 16).
  * @module
  */
 import { type Tensor4D, tf } from "../ops/tf.ts";
+import { gradientsFreeing } from "../ops/gradients.ts";
 import type { DiscoGanModels } from "../models/discogan.ts";
 
 /**
- * The estimate's factors. Measured with `tf.profile` on onednn (2026-12-01),
- * peak tensor bytes of a second iteration above the bytes before it, against
- * the parameters P and the activations A1 of one image in one forward pass of
- * G_AB and D_A: U-Net + PatchGAN (widths 16-64, 64-256 px, batch 1-4) gave
- * 1.44·P + 9.1·n·A1 within 6%; the paper networks up to 1.44·P + 11·n·A1;
- * the ResNet generator 1.44·P + 5.6·n·A1.
+ * The estimate's factors. Measured on cpu (2026-12-01): peak tensor bytes of
+ * a second iteration (`tf.profile`) above the bytes before the networks were
+ * built, against the parameters P (with Adam: 4.5·P) and the tensor bytes A1
+ * one image holds at the end of a recorded forward pass of G_AB and D_A (what
+ * their backward pass keeps; the networks free the rest as they go). Every
+ * generator with every discriminator, widths 4-16, 64 px, batch 2-8, gave
+ * 4.5·P + K·n·A1 with K from 1.5 (U-Net, widths 16) to 4.3 (paper + PatchGAN,
+ * batch 8).
  *
  * @example
  * ```ts
  * import { MEMORY_MODEL } from "./memory_check.ts";
- * console.log(MEMORY_MODEL.perImageActivations); // 12
+ * console.log(MEMORY_MODEL.perImageActivations); // 4.5
  * ```
  */
 export const MEMORY_MODEL = {
   /** Bytes of the iteration's gradients and temporaries, per parameter byte. */
   perParameter: 1.5,
-  /** Bytes of the iteration's activations, per byte of one image's forward activations. */
-  perImageActivations: 12,
+  /** Bytes of the iteration's activations, per byte one image's forward pass keeps. */
+  perImageActivations: 4.5,
   /** Side at which the forward pass is measured (the estimate scales it by pixels). */
   probeSize: 64,
   /** The process beyond its tensors (runtime, decoders, prefetched batches), bytes. */
@@ -63,7 +66,7 @@ export interface MemoryEstimate {
  * console.log(e.total > e.state); // true
  * ```
  */
-export async function estimateTrainingMemory(
+export function estimateTrainingMemory(
   models: DiscoGanModels,
   imageSize: number,
   batchSize: number,
@@ -81,27 +84,35 @@ export async function estimateTrainingMemory(
     [, v],
   ) => [v, tf.clone(v)] as const);
   const before = tf.memory().numBytes;
-  // Training mode: BatchNorm on batch statistics, as in an iteration.
-  const profile = await tf.profile(() => {
-    tf.tidy(() => void models.gAB.apply(x, { training: true }));
-    tf.tidy(() => void models.dA.apply(x, { training: true }));
-  });
-  x.dispose();
+  // Recorded for a gradient, as in an iteration, so what the backward pass
+  // keeps is held at the end of the forward pass; training mode runs BatchNorm
+  // on batch statistics.
+  let held = 0;
+  const { value, grads } = gradientsFreeing(() => {
+    const y = tf.add(
+      tf.sum(models.gAB.apply(x, { training: true })),
+      tf.sum(models.dA.apply(x, { training: true })),
+    ) as tf.Scalar;
+    held = tf.memory().numBytes - before;
+    return y;
+  }, [x]);
+  tf.dispose([value, x, ...grads.filter((g) => g !== undefined)]);
   for (const [v, saved] of buffers) {
     v.assign(saved);
     saved.dispose();
   }
-  const probeBytes = Math.max(0, profile.peakBytes - before) / 2;
+  const probeBytes = Math.max(0, held) / 2;
   const perImage = MEMORY_MODEL.perImageActivations * probeBytes * (imageSize / probe) ** 2;
   const state = 3 * parameterBytes, step = MEMORY_MODEL.perParameter * parameterBytes;
   const activations = perImage * batchSize;
-  return {
+  // A promise, as when the probe was profiled asynchronously: callers await it.
+  return Promise.resolve({
     state,
     step,
     activations,
     perImage,
     total: state + step + activations + MEMORY_MODEL.runtimeBytes,
-  };
+  });
 }
 
 /**

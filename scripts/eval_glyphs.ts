@@ -19,7 +19,9 @@
  * to `--match-shift` pixels. Reported: top-1 accuracy, mean pixel L1 (in [0, 1]
  * grey levels, per channel) to the clean script render of the same letter,
  * the same numbers for the untrained generator and for the identity map, and
- * the classifier's ceiling (held-out augmented real B renders).
+ * the classifier's ceiling (held-out augmented real B renders) and tolerance
+ * (real B renders in styles no training image has: strokes 0.8-4 px, scale
+ * ±20%).
  *
  * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
@@ -111,11 +113,28 @@ const t0 = performance.now();
 const unitScale = glyphScale([fontA, fontB], chars, S);
 const render = (font: string, count: number, salt: string) =>
   renderGlyphSet({ font, chars, count, salt, seed, size: S, unitScale });
-const [trainA, trainB, heldA, heldB] = await settleAll([
+// Script renders in styles no training image has (strokes 0.8-4 px, scale ±20%): how
+// far the reader tolerates outputs that are the right letter drawn differently.
+const UNSEEN_STYLES = {
+  maxShift: 3,
+  maxScaleChange: 0.2,
+  strokeWidth: [0.8, 4] as [number, number],
+};
+const [trainA, trainB, heldA, heldB, unseenB] = await settleAll([
   render(fontA, trainPerChar, "train"),
   render(fontB, trainPerChar, "train"),
   render(fontA, heldoutPerChar, "heldout"),
   render(fontB, heldoutPerChar, "heldout"),
+  renderGlyphSet({
+    font: fontB,
+    chars,
+    count: heldoutPerChar,
+    salt: "unseen-styles",
+    seed,
+    size: S,
+    unitScale,
+    ranges: UNSEEN_STYLES,
+  }),
 ]);
 const templates = await glyphTemplates(fontB, chars, S, unitScale);
 const templateList = [...templates.values()];
@@ -248,6 +267,7 @@ const state = createTrainingState(models, {
 state.totalIterations = iterations;
 
 const ceiling = judge(toSignedUnit(heldB), heldB.map((g) => g.char));
+const unseenStyles = judge(toSignedUnit(unseenB), unseenB.map((g) => g.char));
 const identity = judge(toSignedUnit(heldA), heldTruth);
 const untrained = judge(await translateHeldOut(models.gAB), heldTruth);
 console.log(
@@ -256,7 +276,8 @@ console.log(
 );
 console.log(
   `baselines: identity ${pct(identity.accuracy)}, untrained G_AB ${pct(untrained.accuracy)}, ` +
-    `classifier ceiling (real held-out B) ${pct(ceiling.accuracy)}`,
+    `classifier ceiling (real held-out B) ${pct(ceiling.accuracy)}, ` +
+    `real B in unseen styles ${pct(unseenStyles.accuracy)}`,
 );
 
 function pct(x: number): string {
@@ -335,6 +356,7 @@ const report = {
     identity: { accuracy: identity.accuracy, l1: identity.l1 },
     untrained: { accuracy: untrained.accuracy, l1: untrained.l1 },
     classifierCeiling: { accuracy: ceiling.accuracy, l1: ceiling.l1 },
+    unseenStyles: { accuracy: unseenStyles.accuracy, l1: unseenStyles.l1, ranges: UNSEEN_STYLES },
   },
   timing: {
     wallSeconds: wall,
@@ -362,6 +384,10 @@ console.table({
   "real B (ceiling)": {
     "top-1 accuracy": pct(ceiling.accuracy),
     "L1 to true B": ceiling.l1.toFixed(4),
+  },
+  "real B, unseen styles": {
+    "top-1 accuracy": pct(unseenStyles.accuracy),
+    "L1 to true B": unseenStyles.l1.toFixed(4),
   },
 });
 console.log(
