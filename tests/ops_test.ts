@@ -5,6 +5,8 @@ import { useBackend } from "../ops/runtime/backend.ts";
 import { bceWithLogits, distance, ganLoss } from "../ops/losses.ts";
 import { upsampleNearest2x } from "../ops/upsample.ts";
 import { Adam } from "../ops/adam.ts";
+import { conv2d } from "../ops/conv.ts";
+import { gradientsFreeing } from "../ops/gradients.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
 import { backendMissing } from "./native.ts";
 
@@ -263,5 +265,43 @@ for (const backend of CPU_BACKENDS) {
     assert.ok(tf.max(tf.abs(tf.sub(byFormula(x), instanceNorm(x)))).dataSync()[0] < 1e-6);
     // What flows back sums to ~0 over H and W: a bias before the norm learns nothing.
     assert.ok(tf.max(tf.abs(tf.sum(ours, [1, 2]))).dataSync()[0] <= 1e-5 * scale);
+  });
+}
+
+// The conv with bias keeps its input and weight for the backward pass, not its
+// output (TF.js's fused conv kept the output), so the networks' layer scopes
+// free the output once the next layer has read it. The gradients stay those
+// of the composition conv + bias.
+for (const backend of CPU_BACKENDS) {
+  Deno.test({
+    name: `conv2d with bias on ${backend}: the output is not kept for the backward pass`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
+    await useBackend(backend);
+    const x = tf.variable(tf.randomNormal([2, 9, 9, 4], 0, 1, "float32", 3)) as tf.Variable<
+      tf.Rank.R4
+    >;
+    const w = tf.variable(tf.randomNormal([3, 3, 4, 5], 0, 1, "float32", 4));
+    const b = tf.variable(tf.randomNormal([5], 0, 1, "float32", 5));
+    // What the conv's tape node saved for its backward pass: no tensor on the
+    // output's array.
+    type Node = { outputs: tf.Tensor[]; saved?: tf.Tensor[] };
+    let keptOutput: boolean | undefined;
+    const { value: loss, grads } = gradientsFreeing(() => {
+      const y = conv2d(x as unknown as tf.Tensor4D, w, b, 2, 1);
+      const tape = (tf.engine() as unknown as { state: { activeTape: Node[] } }).state.activeTape;
+      const node = tape.find((n) => n.outputs.some((o) => o.id === y.id));
+      keptOutput = node?.saved?.some((t) => t.dataId === y.dataId);
+      return tf.sum(y) as tf.Scalar;
+    }, [x, w, b]);
+    assert.equal(keptOutput, false, "the conv's node saves its inputs, not its output");
+    const reference = tf.grads((xx, ww, bb) =>
+      tf.sum(tf.add(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 2, 1), bb))
+    )([x, w, b]);
+    for (let i = 0; i < 3; i++) {
+      const got = grads[i]!.dataSync(), want = reference[i].dataSync();
+      for (let k = 0; k < want.length; k++) close(got[k], want[k], 1e-4);
+    }
+    tf.dispose([loss, ...grads as tf.Tensor[], ...reference, x, w, b]);
   });
 }
