@@ -115,9 +115,8 @@ export function unetGenerator(options: UNetOptions): UNetGenerator {
     // One scope per level: what the backward pass does not keep (a conv's
     // output once normalised) is freed before the next level runs.
     for (const [name, , , normalize, rate] of DOWN) {
-      const x = h;
       h = tf.tidy(() => {
-        const y = conv2d(x, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`), 2, 1);
+        const y = conv2d(h, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`), 2, 1);
         return dropout(
           normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2),
           rate,
@@ -128,10 +127,9 @@ export function unetGenerator(options: UNetOptions): UNetGenerator {
     }
     skips.pop(); // the bottleneck is not a skip
     for (const [name, , , rate] of UP) {
-      const x = h, skip = skips.pop() as Tensor4D;
       h = tf.tidy(() => {
-        const u = convTranspose2dUp(x, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`));
-        return tf.concat([dropout(instanceNormAct(u, "relu"), rate), skip], 3);
+        const u = convTranspose2dUp(h, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`));
+        return tf.concat([dropout(instanceNormAct(u, "relu"), rate), skips.pop() as Tensor4D], 3);
       });
       activations.set(`act.${name}`, h);
     }

@@ -18,7 +18,7 @@
 import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 import { INSTANCE_NORM_EPS, instanceNorm } from "./instance_norm.ts";
 import { takeArray } from "./runtime/array_pool.ts";
-import { cpuFloat32 } from "./runtime/cpu_data.ts";
+import { cpuFloat32, float32Values } from "./runtime/cpu_data.ts";
 import { activeOneDnn } from "./runtime/onednn/conv_kernels.ts";
 
 /**
@@ -62,11 +62,6 @@ function slopeOf(activation: NormActivation, alpha: number): number {
   return activation === "relu" ? 0 : activation === "none" ? 1 : alpha;
 }
 
-// A float32 tensor's values: the cpu backend's own array, else a copy.
-function valuesOf(t: Tensor): Float32Array {
-  return cpuFloat32(t) ?? t.dataSync() as Float32Array;
-}
-
 function fused(slope: number): (x: Tensor4D) => Tensor4D {
   let f = ops.get(slope);
   if (f) return f;
@@ -74,7 +69,7 @@ function fused(slope: number): (x: Tensor4D) => Tensor4D {
     const [x, save] = args as [Tensor4D, tf.GradSaveFunc];
     const [n, h, w, c] = x.shape;
     const { xHat, y, r } = forward(
-      valuesOf(x),
+      float32Values(x),
       n,
       h * w,
       c,
@@ -120,7 +115,7 @@ export function normalizeOverBatch(
     const [input, save] = args as [Tensor4D, tf.GradSaveFunc];
     const [n, h, w, c] = input.shape;
     const stats = { mean: new Float32Array(c), variance: new Float32Array(c) };
-    const data = valuesOf(input);
+    const data = float32Values(input);
     const { xHat, r } = forward(data, 1, n * h * w, c, 1, eps, stats);
     onStats(stats.mean, stats.variance);
     const value = tf.tensor4d(xHat, input.shape);
@@ -171,9 +166,9 @@ export function affineAct(
   }
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const [x, g, b, save] = args as [Tensor4D, Tensor, Tensor, tf.GradSaveFunc];
-    const xv = valuesOf(x);
-    const gv = valuesOf(g);
-    const bv = valuesOf(b);
+    const xv = float32Values(x);
+    const gv = float32Values(g);
+    const bv = float32Values(b);
     const y = takeArray(xv.length);
     for (let i = 0; i < xv.length; i += c) {
       for (let k = 0; k < c; k++) {
@@ -187,7 +182,7 @@ export function affineAct(
     return {
       value,
       gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const d = valuesOf(dy);
+        const d = float32Values(dy);
         const [xs, ys, gs] = saved.map((t) => cpuFloat32(t) as Float32Array);
         // y > 0 exactly where xHat·gamma + beta > 0, for any slope >= 0.
         const bits = new Int32Array(ys.buffer, ys.byteOffset, ys.length);
@@ -249,9 +244,9 @@ export function batchNormAct(
   const g = { groups: 1, pixels: n * h * w, channels: c };
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const [input, scale, shift, save] = args as [Tensor4D, Tensor, Tensor, tf.GradSaveFunc];
-    const xv = valuesOf(input);
-    const gv = valuesOf(scale);
-    const bv = valuesOf(shift);
+    const xv = float32Values(input);
+    const gv = float32Values(scale);
+    const bv = float32Values(shift);
     const y = takeArray(xv.length);
     const mean = new Float32Array(c), variance = new Float32Array(c);
     dnnl.batchNormAct(g, eps, slope, xv, gv, bv, y, mean, variance);
@@ -265,7 +260,7 @@ export function batchNormAct(
         const [xs, ys, gs, ms, vs] = saved.map((t) => cpuFloat32(t) as Float32Array);
         const dx = takeArray(xs.length);
         const dGamma = new Float32Array(c), dBeta = new Float32Array(c);
-        const d = valuesOf(dy);
+        const d = float32Values(dy);
         dnnl.batchNormActBackward(g, eps, slope, xs, ys, ms, vs, gs, d, dx, dGamma, dBeta);
         return [
           tf.tensor4d(dx, input.shape),
@@ -289,7 +284,7 @@ function gradient(
   slope: number,
 ): Tensor4D {
   const dx = backward(
-    valuesOf(dy),
+    float32Values(dy),
     cpuFloat32(xHat) as Float32Array,
     cpuFloat32(r) as Float32Array,
     n,

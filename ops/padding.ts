@@ -5,7 +5,7 @@
  */
 import { type Tensor, type Tensor4D, tf } from "./tf.ts";
 import { takeArray } from "./runtime/array_pool.ts";
-import { cpuFloat32 } from "./runtime/cpu_data.ts";
+import { float32Values } from "./runtime/cpu_data.ts";
 
 /** Left, right, top, bottom: the order of PyTorch's `ZeroPad2d((l, r, t, b))`. */
 export type Pad4 = readonly [
@@ -118,7 +118,7 @@ function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D
     const input = args[0] as Tensor4D;
     const [n, h, w, c] = input.shape;
     const [oh, ow] = [rows.length, cols.length];
-    const src = cpuFloat32(input) ?? input.dataSync() as Float32Array;
+    const src = float32Values(input);
     const out = takeArray(n * oh * ow * c);
     for (let b = 0; b < n; b++) {
       for (let oy = 0; oy < oh; oy++) {
@@ -132,7 +132,7 @@ function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D
     return {
       value: tf.tensor4d(out, [n, oh, ow, c]),
       gradFunc: (dy: Tensor4D) => {
-        const g = cpuFloat32(dy) ?? dy.dataSync() as Float32Array;
+        const g = float32Values(dy);
         const dx = takeArray(n * h * w * c, true);
         for (let b = 0; b < n; b++) {
           for (let oy = 0; oy < oh; oy++) {

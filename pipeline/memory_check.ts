@@ -18,7 +18,9 @@ import type { DiscoGanModels } from "../models/discogan.ts";
  * a second iteration (`tf.profile`) above the bytes before the networks were
  * built, against the parameters P (with Adam: 4.5·P) and the tensor bytes A1
  * one image holds at the end of a recorded forward pass of G_AB and D_A (what
- * their backward pass keeps; the networks free the rest as they go). Every
+ * their backward pass keeps; the networks free the rest as they go). Tensor
+ * bytes as `tf.memory()` counts them: a saved clone counts apart from the
+ * tensor whose array it shares, so A1 is above the arrays' bytes; K absorbs it. Every
  * generator with every discriminator, widths 4-16, 64 px, batch 2-8, gave
  * 4.5·P + K·n·A1 with K from 1.5 (U-Net, widths 16) to 4.3 (paper + PatchGAN,
  * batch 8).

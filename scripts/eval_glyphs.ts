@@ -46,6 +46,7 @@ import type { Sink } from "../pipeline/record.ts";
 import { runTraining } from "../pipeline/run_training.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 import {
+  type AugmentationRanges,
   GLYPH_SIZE,
   type GlyphImage,
   glyphScale,
@@ -111,30 +112,21 @@ const S = GLYPH_SIZE;
 // ---------------------------------------------------------------- data
 const t0 = performance.now();
 const unitScale = glyphScale([fontA, fontB], chars, S);
-const render = (font: string, count: number, salt: string) =>
-  renderGlyphSet({ font, chars, count, salt, seed, size: S, unitScale });
+const render = (font: string, count: number, salt: string, ranges?: AugmentationRanges) =>
+  renderGlyphSet({ font, chars, count, salt, seed, size: S, unitScale, ranges });
 // Script renders in styles no training image has (strokes 0.8-4 px, scale ±20%): how
 // far the reader tolerates outputs that are the right letter drawn differently.
-const UNSEEN_STYLES = {
+const UNSEEN_STYLES: AugmentationRanges = {
   maxShift: 3,
   maxScaleChange: 0.2,
-  strokeWidth: [0.8, 4] as [number, number],
+  strokeWidth: [0.8, 4],
 };
 const [trainA, trainB, heldA, heldB, unseenB] = await settleAll([
   render(fontA, trainPerChar, "train"),
   render(fontB, trainPerChar, "train"),
   render(fontA, heldoutPerChar, "heldout"),
   render(fontB, heldoutPerChar, "heldout"),
-  renderGlyphSet({
-    font: fontB,
-    chars,
-    count: heldoutPerChar,
-    salt: "unseen-styles",
-    seed,
-    size: S,
-    unitScale,
-    ranges: UNSEEN_STYLES,
-  }),
+  render(fontB, heldoutPerChar, "unseen-styles", UNSEEN_STYLES),
 ]);
 const templates = await glyphTemplates(fontB, chars, S, unitScale);
 const templateList = [...templates.values()];

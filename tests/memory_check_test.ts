@@ -34,12 +34,8 @@ Deno.test("a batch that will not fit the wasm heap is refused before anything is
   assert.equal(await Deno.stat(runDir).then(() => true, () => false), false, "no run directory");
 });
 
-for (
-  const [generator, discriminator] of [["unet", "patchgan"], ["resnet", "paper"], [
-    "paper",
-    "paper",
-  ]] as const
-) {
+const PAIRS = [["unet", "patchgan"], ["resnet", "paper"], ["paper", "paper"]] as const;
+for (const [generator, discriminator] of PAIRS) {
   Deno.test(`the memory estimate of ${generator} + ${discriminator} is above a measured iteration, within 3x`, async () => {
     await useBackend("cpu");
     const base = tf.memory().numBytes;

@@ -81,3 +81,19 @@ export function cpuFloat32(t: { dataId: tf.DataId }): Float32Array | null {
   const v = cpuData(t)?.values;
   return v instanceof Float32Array ? v : null;
 }
+
+/**
+ * A float32 tensor's values: on the cpu backend its own array (no copy), on
+ * any other a copy read with `dataSync`.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { float32Values } from "./cpu_data.ts";
+ * await tf.setBackend("cpu");
+ * console.log(float32Values(tf.ones([2]))); // Float32Array [1, 1]
+ * ```
+ */
+export function float32Values(t: tf.Tensor): Float32Array {
+  return cpuFloat32(t) ?? t.dataSync() as Float32Array;
+}
