@@ -6,6 +6,7 @@ import { type Tensor, tf, type Variable } from "./tf.ts";
 import { adamUpdateInPlace } from "./runtime/adam_kernel.ts";
 import { AdamArena } from "./runtime/wasm/adam_simd.ts";
 import { cpuData } from "./runtime/cpu_data.ts";
+import { stampWrite } from "./runtime/write_stamps.ts";
 
 /**
  * Moves a cpu-backend tensor's values into `slot` (an arena view the backend
@@ -17,6 +18,7 @@ function adopt(t: Tensor, slot: Float32Array): Float32Array | null {
   if (!entry || entry.refCount !== 1 || !(entry.values instanceof Float32Array)) return null;
   if (entry.values !== slot) {
     slot.set(entry.values);
+    stampWrite(slot);
     entry.values = slot;
   }
   return slot;
@@ -176,6 +178,7 @@ export class Adam {
         const mv = ownedValues(m, true), vv = ownedValues(v, true);
         if (pv && gv && mv && vv) {
           adamUpdateInPlace(pv, gv, mv, vv, step, lr, beta1, beta2, eps);
+          stampWrite(pv); // it may be an arena view (when a moment was not adopted)
           return;
         }
       }

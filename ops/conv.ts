@@ -44,11 +44,64 @@ type ExplicitPad = [[0, 0], [number, number], [number, number], [0, 0]];
 
 // One kernel that adds the bias as it writes the output (oneDNN, OpenBLAS): a
 // pass and an array fewer. Not on wasm, whose fused kernel adds the bias first
-// and drifts from PyTorch's update beyond the parity tests' bounds. TF.js's own
-// tf.fused.conv2d keeps its output for the backward pass, which only needs it
-// for an activation; without one, this op keeps x and the weight alone, so the
-// output is freed as soon as the next layer has read it (one activation fewer
-// per layer held to the backward pass). Same kernels, same values.
+// and drifts from PyTorch's update beyond the parity tests' bounds.
+//
+// It is a kernel of its own, with a registered gradient rather than a
+// customGrad, for two savings PyTorch's autograd makes too:
+// - TF.js's tf.fused.conv2d keeps its output for the backward pass, which
+//   only needs it for an activation; this kernel keeps x and the weight alone,
+//   so the output is freed as soon as the next layer has read it.
+// - A registered gradient is one function per input, and the backward pass
+//   calls only those of inputs that lead to a variable: no input gradient for
+//   an image, or for a detached fake in the discriminators' step (a customGrad
+//   computes every input's gradient).
+// Same kernels, same values.
+const CONV_BIAS = "DiscoConv2DBias";
+
+interface ConvBiasAttrs {
+  strides: number;
+  pad: ExplicitPad;
+}
+
+function registerConvBias(): void {
+  if (tf.getKernel(CONV_BIAS, "cpu")) return;
+  tf.registerKernel({
+    kernelName: CONV_BIAS,
+    backendName: "cpu",
+    // Looked up per call: the oneDNN and OpenBLAS overlays replace FusedConv2D.
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      tf.getKernel("FusedConv2D", "cpu")!.kernelFunc({
+        inputs,
+        backend,
+        attrs: { ...attrs, dataFormat: "NHWC", dilations: [1, 1], activation: "linear" },
+      }),
+  });
+  tf.registerGradient({
+    kernelName: CONV_BIAS,
+    inputsToSave: ["x", "filter"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter] = saved as [Tensor4D, Tensor4D];
+      const { strides, pad } = attrs as unknown as ConvBiasAttrs;
+      const common = { strides, pad, dataFormat: "NHWC", dimRoundingMode: undefined };
+      const engine = tf.engine();
+      const d = dy as Tensor4D;
+      return {
+        x: () =>
+          engine.runKernel("Conv2DBackpropInput", { dy: d, filter }, {
+            ...common,
+            inputShape: x.shape,
+          } as unknown as tf.NamedAttrMap) as Tensor4D,
+        filter: () =>
+          engine.runKernel("Conv2DBackpropFilter", { x, dy: d }, {
+            ...common,
+            filterShape: filter.shape,
+          } as unknown as tf.NamedAttrMap) as Tensor4D,
+        bias: () => tf.sum(d, [0, 1, 2]),
+      };
+    },
+  });
+}
+
 function convBiasFused(
   x: Tensor4D,
   filter: Tensor4D,
@@ -56,28 +109,13 @@ function convBiasFused(
   strides: number,
   pad: ExplicitPad,
 ): Tensor4D {
-  const op = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
-    const [x4, w, b, save] = args as [Tensor4D, Tensor4D, Tensor, tf.GradSaveFunc];
-    save([x4, w]);
-    return {
-      value: tf.fused.conv2d({ x: x4, filter: w, strides, pad, bias: b }),
-      gradFunc: (dy: Tensor4D, saved: Tensor[]) => {
-        const [xs, ws] = saved as [Tensor4D, Tensor4D];
-        const attrs = { strides, pad, dataFormat: "NHWC", dimRoundingMode: undefined };
-        const engine = tf.engine();
-        const dx = engine.runKernel("Conv2DBackpropInput", { dy, filter: ws }, {
-          ...attrs,
-          inputShape: xs.shape,
-        } as unknown as tf.NamedAttrMap) as Tensor4D;
-        const dw = engine.runKernel("Conv2DBackpropFilter", { x: xs, dy }, {
-          ...attrs,
-          filterShape: ws.shape,
-        } as unknown as tf.NamedAttrMap) as Tensor4D;
-        return [dx, dw, tf.reshape(tf.sum(dy, [0, 1, 2]), bias.shape)];
-      },
-    };
-  });
-  return op(x, filter, bias) as Tensor4D;
+  registerConvBias();
+  const attrs: ConvBiasAttrs = { strides, pad };
+  return tf.engine().runKernel(
+    CONV_BIAS,
+    { x, filter, bias },
+    attrs as unknown as tf.NamedAttrMap,
+  ) as Tensor4D;
 }
 
 /**

@@ -7,6 +7,7 @@ import { upsampleNearest2x } from "../ops/upsample.ts";
 import { Adam } from "../ops/adam.ts";
 import { conv2d } from "../ops/conv.ts";
 import { gradientsFreeing } from "../ops/gradients.ts";
+import { minimize } from "../ops/minimize.ts";
 import { CPU_BACKENDS } from "./fixtures.ts";
 import { backendMissing } from "./native.ts";
 
@@ -305,3 +306,79 @@ for (const backend of CPU_BACKENDS) {
     tf.dispose([loss, ...grads as tf.Tensor[], ...reference, x, w, b]);
   });
 }
+
+// As PyTorch's autograd, the backward pass computes an input's gradient only
+// when the input leads to a variable: none for an image fed to the first
+// layer, none for a detached fake in the discriminators' step.
+for (const backend of CPU_BACKENDS) {
+  Deno.test({
+    name: `conv2d with bias on ${backend}: no input gradient for an input that needs none`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
+    await useBackend(backend);
+    const image = tf.randomNormal([2, 9, 9, 4], 0, 1, "float32", 3) as tf.Tensor4D;
+    const w1 = tf.variable(tf.randomNormal([3, 3, 4, 5], 0, 1, "float32", 4));
+    const w2 = tf.variable(tf.randomNormal([3, 3, 5, 2], 0, 1, "float32", 6));
+    const b1 = tf.variable(tf.zeros([5])), b2 = tf.variable(tf.zeros([2]));
+    const backpropInputs = async (xs: tf.Variable[]) => {
+      const info = await tf.profile(() => {
+        const { value, grads } = gradientsFreeing(
+          () => tf.sum(conv2d(conv2d(image, w1, b1, 1, 1), w2, b2, 1, 1)) as tf.Scalar,
+          xs,
+        );
+        tf.dispose([value, ...grads as tf.Tensor[]]);
+      });
+      return info.kernels.filter((k) => k.name === "Conv2DBackpropInput").length;
+    };
+    // Both layers' weights: only the second layer's input (the first's output) needs a gradient.
+    assert.equal(await backpropInputs([w1, b1, w2, b2]), 1);
+    // The second layer's weights alone: nothing below it is differentiated.
+    assert.equal(await backpropInputs([w2, b2]), 0);
+    tf.dispose([image, w1, w2, b1, b2]);
+  });
+}
+
+// oneDNN keeps each weight reordered into its primitives' layout between
+// calls (ops/runtime/onednn/onednn.ts); Adam's in-place updates must make the
+// copies stale. Several eager steps (updates during the backward pass, as
+// training makes them) must follow the stock cpu kernels.
+Deno.test({
+  name: "onednn: kept filter copies follow Adam's in-place updates",
+  ignore: await backendMissing("onednn", "tests/ops_test.ts"),
+}, async () => {
+  const trajectory = async (backend: "cpu" | "onednn") => {
+    await useBackend(backend);
+    const x = tf.randomNormal([2, 8, 8, 16], 0, 1, "float32", 7) as tf.Tensor4D;
+    const x2 = tf.randomNormal([2, 8, 8, 16], 0, 1, "float32", 10) as tf.Tensor4D;
+    // Made in a tidy, as the networks' parameters are: each variable alone owns
+    // its values, which Adam then updates in place.
+    const variable = (init: () => tf.Tensor) => tf.tidy(() => tf.variable(init()));
+    const params = new Map([
+      ["w1", variable(() => tf.randomNormal([3, 3, 16, 32], 0, 0.1, "float32", 8))],
+      ["b1", variable(() => tf.zeros([32]))],
+      ["w2", variable(() => tf.randomNormal([3, 3, 32, 16], 0, 0.1, "float32", 9))],
+      ["b2", variable(() => tf.zeros([16]))],
+    ]);
+    const p = (k: string) => params.get(k)!;
+    const adam = new Adam(params, { lr: 0.05, beta1: 0.5, beta2: 0.999, eps: 1e-8 });
+    const totals: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await minimize(params, adam, { eager: true }, () => {
+        // w1 reads images alone, in two passes: forward only, in the same
+        // layout every step, so only the write stamps tell its copy is stale.
+        // w2 is read forward and backward, as a generator's inner layers are.
+        const y = tf.add(conv2d(x, p("w1"), p("b1"), 1, 1), conv2d(x2, p("w1"), p("b1"), 1, 1));
+        const h = conv2d(tf.tanh(y as tf.Tensor4D), p("w2"), p("b2"), 1, 1);
+        return { total: tf.mean(tf.square(tf.sub(h, 0.5))) as tf.Scalar, terms: {} };
+      });
+      totals.push(r.total);
+    }
+    const w = [...params.values()].map((v) => [...v.dataSync()]);
+    tf.dispose([x, x2, ...params.values()]);
+    adam.dispose();
+    return { totals, w };
+  };
+  const ours = await trajectory("onednn"), stock = await trajectory("cpu");
+  for (let i = 0; i < 4; i++) close(ours.totals[i], stock.totals[i], 1e-4);
+  ours.w.forEach((w, k) => w.forEach((v, i) => close(v, stock.w[k][i], 1e-4)));
+});

@@ -6,6 +6,7 @@
  * @module
  */
 import { ADAM_WASM_BASE64 } from "./adam_wasm.ts";
+import { stampWrite } from "../write_stamps.ts";
 
 type AdamFn = (
   p: number,
@@ -121,5 +122,6 @@ export class AdamArena {
       1 / Math.sqrt(1 - beta2 ** step),
       eps,
     );
+    stampWrite(p);
   }
 }
