@@ -63,8 +63,9 @@ interface ConvBiasAttrs {
   pad: ExplicitPad;
 }
 
+// Registered once, as this module loads (a kernel for a backend not yet set
+// up is allowed); the cpu backend is the only one that runs it.
 function registerConvBias(): void {
-  if (tf.getKernel(CONV_BIAS, "cpu")) return;
   tf.registerKernel({
     kernelName: CONV_BIAS,
     backendName: "cpu",
@@ -102,6 +103,8 @@ function registerConvBias(): void {
   });
 }
 
+registerConvBias();
+
 function convBiasFused(
   x: Tensor4D,
   filter: Tensor4D,
@@ -109,7 +112,6 @@ function convBiasFused(
   strides: number,
   pad: ExplicitPad,
 ): Tensor4D {
-  registerConvBias();
   const attrs: ConvBiasAttrs = { strides, pad };
   return tf.engine().runKernel(
     CONV_BIAS,

@@ -617,14 +617,15 @@ function open(path: string): OneDnn {
   const releaseFilter = new FinalizationRegistry<{ bytes: number }>((held) => {
     filterCacheBytes -= held.bytes;
   });
-  // The reordered filter for `user`, from the cache or made now (and kept
-  // when it may be); null when it goes through the shared scratch instead.
-  const cachedFilter = (r: Reorder, user: Float32Array): Data | null => {
+  // Where the filter for `user` goes in `r`'s layout: its kept copy, `current`
+  // when that already holds these values (else the caller refreshes it by the
+  // reorder); null for an array that may not be kept (the shared scratch then).
+  const keptFilter = (r: Reorder, user: Float32Array): { data: Data; current: boolean } | null => {
     const stamp = writeStamp(user);
     if (stamp === undefined) return null;
     let copy = filterCache.get(user);
     if (copy && copy.stamp === stamp && lib.dnnl_memory_desc_equal(copy.md, r.toMd)) {
-      return copy.data;
+      return { data: copy.data, current: true };
     }
     const words = Math.ceil(r.to.elements * r.to.elementBytes / 4);
     if (!copy || copy.words.length !== words) {
@@ -647,31 +648,25 @@ function open(path: string): OneDnn {
     copy.data = r.to.elementBytes === 4
       ? copy.words
       : new Uint16Array(copy.words.buffer, 0, r.to.elements);
-    bind(r.from, user, "filter");
-    bind(r.to, copy.data, "filter copy");
-    run(r.primitive, r.args, 2);
-    return copy.data;
+    return { data: copy.data, current: false };
   };
   const execute = (p: Plan, user: Float32Array, weightsArg: number, guard: GuardedCall | null) => {
-    if (p.reorder) {
-      const r = p.reorder;
-      const kept = weightsArg === ARG_DIFF_WEIGHTS || guard ? null : cachedFilter(r, user);
-      if (weightsArg === ARG_DIFF_WEIGHTS) {
-        bind(r.from, scratchFor("filter", r.from, guard), "filter scratch");
-        run(p.primitive, p.args, p.slots.size);
-        bind(r.to, user, "filter gradient");
-        run(r.primitive, r.args, 2);
-      } else if (kept) {
-        bind(r.to, kept, "filter copy");
-        run(p.primitive, p.args, p.slots.size);
-      } else {
-        bind(r.from, user, "filter");
-        bind(r.to, scratchFor("filter", r.to, guard), "filter scratch");
-        run(r.primitive, r.args, 2);
-        run(p.primitive, p.args, p.slots.size);
-      }
-    } else {
+    const r = p.reorder;
+    if (!r) {
       bind(p.slots.get(weightsArg) as Slot, user, "filter");
+      run(p.primitive, p.args, p.slots.size);
+    } else if (weightsArg === ARG_DIFF_WEIGHTS) {
+      bind(r.from, scratchFor("filter", r.from, guard), "filter scratch");
+      run(p.primitive, p.args, p.slots.size);
+      bind(r.to, user, "filter gradient");
+      run(r.primitive, r.args, 2);
+    } else {
+      const kept = guard ? null : keptFilter(r, user);
+      bind(r.to, kept?.data ?? scratchFor("filter", r.to, guard), "filter copy");
+      if (!kept?.current) {
+        bind(r.from, user, "filter");
+        run(r.primitive, r.args, 2);
+      }
       run(p.primitive, p.args, p.slots.size);
     }
     for (const w of p.writes.values()) run(w.primitive, w.args, 2);
