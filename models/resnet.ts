@@ -6,7 +6,7 @@ import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
 import { instanceNormAct } from "../ops/norm_act.ts";
 import { reflectionPad2d } from "../ops/padding.ts";
-import { upsampleNearest2x } from "../ops/upsample.ts";
+import { upsampleConv3x3 } from "../ops/upsample_conv.ts";
 import { type Network, param, ParamBuilder } from "./network.ts";
 import { OnnxLayers } from "./onnx_layers.ts";
 
@@ -107,8 +107,12 @@ export function resnetGenerator(options: ResNetOptions): Network {
             return tf.add(y, instanceNormAct(c(reflectionPad2d(r, 1), `${pre}.5`, 1, 0), "none"));
           });
         }
-        next((y) => inRelu(c(upsampleNearest2x(y), `model.${11 + n}`, 1, 1)));
-        next((y) => inRelu(c(upsampleNearest2x(y), `model.${15 + n}`, 1, 1)));
+        const up = (y: Tensor4D, name: string) =>
+          inRelu(
+            upsampleConv3x3(y, param(params, `${name}.weight`), param(params, `${name}.bias`)),
+          );
+        next((y) => up(y, `model.${11 + n}`));
+        next((y) => up(y, `model.${15 + n}`));
         return tf.tanh(c(reflectionPad2d(y, channels), `model.${19 + n}`, 1, 0));
       }),
     toOnnx: (graph, input) => {

@@ -19,6 +19,7 @@ import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
 import { type FlagKind, parseFlags } from "./cli_args.ts";
 import { iterationFlops } from "./bench_flops.ts";
+import { setUpsampleForm } from "../ops/upsample_conv.ts";
 
 /** Peak resident set size of this process (VmHWM), in bytes; null where /proc is absent. */
 export function peakRssBytes(): number | null {
@@ -122,7 +123,11 @@ async function main(): Promise<void> {
     }
   }
   // One more iteration, watched: the convolutions' FLOPs (for the share of peak).
+  // The work PyTorch does, for both columns of % of peak: the upsampling
+  // blocks as upsample then convolve, not our sub-pixel form.
+  const form = setUpsampleForm("direct");
   const flops = await iterationFlops(() => discoGanIteration(state, batch));
+  setUpsampleForm(form);
   emit({
     event: "done",
     backend: active,

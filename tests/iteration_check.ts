@@ -68,8 +68,11 @@ export async function checkIteration(file: "step" | "step_unpaired"): Promise<vo
   let largest = 0;
   for (const g of dGrads.values()) largest = Math.max(largest, await maxAbs(g));
   for (const [key, g] of dGrads) {
+    // Zero but for rounding: PyTorch's own come out near 5e-6 of the largest
+    // gradient, ours 3e-7 on cpu and about 1e-5 on onednn's norm primitives. A
+    // bias that is not cancelled is within a few orders of the largest.
     if (isInstanceNormCancelledBias(key.slice(4))) {
-      if ((await maxAbs(g)) > 1e-5 * largest) failures.push(`grad_d.${key}: cancelled bias not ~0`);
+      if ((await maxAbs(g)) > 1e-4 * largest) failures.push(`grad_d.${key}: cancelled bias not ~0`);
       continue;
     }
     const ref = await tensor(file, `grad_d.${key}`, "param");

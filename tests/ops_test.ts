@@ -211,36 +211,52 @@ Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding inc
   }
 });
 
-for (const backend of CPU_BACKENDS) {
-  Deno.test({
-    name: `the sub-pixel final block equals upsample, pad and conv, gradients too, on ${backend}`,
-    ignore: await backendMissing(backend, `tests/ops_test.ts`),
-  }, async () => {
-    await useBackend(backend);
-    const { upsampleConv } = await import("../ops/upsample_conv.ts");
-    const { conv2d } = await import("../ops/conv.ts");
-    const { convPadding } = await import("../ops/padding.ts");
-    const x = tf.randomNormal([2, 5, 7, 4], 0, 1, "float32", 1) as tf.Tensor4D;
-    const w = tf.randomNormal([4, 4, 4, 3], 0, 1, "float32", 2);
-    const b = tf.randomNormal([3], 0, 1, "float32", 3);
-    const dy = tf.randomNormal([2, 10, 14, 3], 0, 1, "float32", 4);
-    const direct = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
-      conv2d(upsampleNearest2x(xx as tf.Tensor4D), ww, bb, 1, convPadding([1, 0, 1, 0], 1));
-    const folded = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
-      upsampleConv(xx as tf.Tensor4D, ww, bb);
-    const loss = (f: typeof direct) => (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
-      tf.sum(tf.mul(f(xx, ww, bb), dy));
-    const [ref, ours] = [direct(x, w, b), folded(x, w, b)];
-    assert.deepEqual(ours.shape, ref.shape);
-    const scale = tf.max(tf.abs(ref)).dataSync()[0];
-    assert.ok(tf.max(tf.abs(tf.sub(ref, ours))).dataSync()[0] <= 1e-5 * scale);
-    const gRef = tf.grads(loss(direct))([x, w, b]), gOurs = tf.grads(loss(folded))([x, w, b]);
-    gRef.forEach((g, i) => {
-      const s = tf.max(tf.abs(g)).dataSync()[0];
-      const d = tf.max(tf.abs(tf.sub(g, gOurs[i]))).dataSync()[0];
-      assert.ok(d <= 1e-5 * s, `gradient ${["x", "w", "b"][i]}: ${d} vs scale ${s}`);
+// The upsampling blocks in sub-pixel form against upsample, pad and conv: the
+// U-Net's final 4x4 block and the ResNet's 3x3 ones.
+const UPSAMPLE_CASES = [
+  { block: "the U-Net's final block", kernel: 4, pad: [1, 0, 1, 0], fn: "upsampleConv" },
+  { block: "the ResNet's 3x3 block", kernel: 3, pad: [0, 0, 0, 0], fn: "upsampleConv3x3" },
+] as const;
+for (const { block, kernel, pad, fn } of UPSAMPLE_CASES) {
+  for (const backend of CPU_BACKENDS) {
+    Deno.test({
+      name:
+        `${block} in sub-pixel form equals upsample, pad and conv, gradients too, on ${backend}`,
+      ignore: await backendMissing(backend, `tests/ops_test.ts`),
+    }, async () => {
+      await useBackend(backend);
+      const upsampling = await import("../ops/upsample_conv.ts");
+      const { conv2d } = await import("../ops/conv.ts");
+      const { convPadding } = await import("../ops/padding.ts");
+      const x = tf.randomNormal([2, 5, 7, 4], 0, 1, "float32", 1) as tf.Tensor4D;
+      const w = tf.randomNormal([kernel, kernel, 4, 3], 0, 1, "float32", 2);
+      const b = tf.randomNormal([3], 0, 1, "float32", 3);
+      const dy = tf.randomNormal([2, 10, 14, 3], 0, 1, "float32", 4);
+      const direct = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+        conv2d(upsampleNearest2x(xx as tf.Tensor4D), ww, bb, 1, convPadding([...pad], 1));
+      const folded = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+        upsampling[fn](xx as tf.Tensor4D, ww, bb);
+      const loss = (f: typeof direct) => (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(tf.mul(f(xx, ww, bb), dy));
+      const [ref, ours] = [direct(x, w, b), folded(x, w, b)];
+      assert.deepEqual(ours.shape, ref.shape);
+      const scale = tf.max(tf.abs(ref)).dataSync()[0];
+      assert.ok(tf.max(tf.abs(tf.sub(ref, ours))).dataSync()[0] <= 1e-5 * scale);
+      const gRef = tf.grads(loss(direct))([x, w, b]), gOurs = tf.grads(loss(folded))([x, w, b]);
+      gRef.forEach((g, i) => {
+        const s = tf.max(tf.abs(g)).dataSync()[0];
+        const d = tf.max(tf.abs(tf.sub(g, gOurs[i]))).dataSync()[0];
+        assert.ok(d <= 1e-5 * s, `gradient ${["x", "w", "b"][i]}: ${d} vs scale ${s}`);
+      });
+      // The direct form, as the bench counts FLOPs: the oracle's own operations.
+      const before = upsampling.setUpsampleForm("direct");
+      try {
+        assert.deepEqual(folded(x, w, b).dataSync(), ref.dataSync());
+      } finally {
+        upsampling.setUpsampleForm(before);
+      }
     });
-  });
+  }
 }
 
 for (const backend of CPU_BACKENDS) {
