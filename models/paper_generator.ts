@@ -29,6 +29,7 @@
  * keep their indices but have no entries: only the conv weights remain.
  * @module
  */
+import { leakyRelu } from "../ops/leaky_relu.ts";
 import { type Tensor4D, tf, type Variable } from "../ops/tf.ts";
 import type { OnnxGraph } from "../ops/formats/onnx.ts";
 import { batchNorm2d } from "../ops/batch_norm.ts";
@@ -269,7 +270,7 @@ export function paperStack(
     }
     switch (l.activation) {
       case "leakyRelu":
-        return tf.leakyRelu(y, 0.2);
+        return leakyRelu(y, 0.2);
       case "relu":
         return tf.relu(y);
       case "tanh":

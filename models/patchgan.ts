@@ -2,6 +2,7 @@
  * The PatchGAN discriminator of the spec: one logit per patch, an H/8 x W/8 map.
  * @module
  */
+import { leakyRelu } from "../ops/leaky_relu.ts";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d } from "../ops/conv.ts";
 import { instanceNormAct } from "../ops/norm_act.ts";
@@ -66,7 +67,7 @@ export function patchGanDiscriminator(options: PatchGanOptions): Network {
   const block = (x: Tensor4D, name: string, normalize: boolean) =>
     tf.tidy(() => {
       const y = conv2d(x, param(params, `${name}.weight`), param(params, `${name}.bias`), 2, 1);
-      return normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2);
+      return normalize ? instanceNormAct(y, "leakyRelu", 0.2) : leakyRelu(y, 0.2);
     });
   return {
     kind: "patchgan",

@@ -2,6 +2,7 @@
  * The U-Net generator of the spec (PyTorch-GAN's `GeneratorUNet`).
  * @module
  */
+import { leakyRelu } from "../ops/leaky_relu.ts";
 import { type Tensor4D, tf } from "../ops/tf.ts";
 import { conv2d, convTranspose2dUp } from "../ops/conv.ts";
 import { instanceNormAct } from "../ops/norm_act.ts";
@@ -118,7 +119,7 @@ export function unetGenerator(options: UNetOptions): UNetGenerator {
       h = tf.tidy(() => {
         const y = conv2d(h, p(`${name}.model.0.weight`), p(`${name}.model.0.bias`), 2, 1);
         return dropout(
-          normalize ? instanceNormAct(y, "leakyRelu", 0.2) : tf.leakyRelu(y, 0.2),
+          normalize ? instanceNormAct(y, "leakyRelu", 0.2) : leakyRelu(y, 0.2),
           rate,
         );
       });

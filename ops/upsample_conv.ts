@@ -110,45 +110,49 @@ function foldLoop(
   back: boolean,
 ): void {
   const { size, taps, rows } = fold;
-  // Folded taps (phase, tap) as k's offsets, with the kernel rows each sums.
+  // Folded taps (phase, tap), each with the kernel rows (or columns) it sums.
   const folded = [0, 1].flatMap((s) =>
     [...Array(taps).keys()].map((t) => ({ s, t, from: rows[s * taps + t] }))
   );
-  const wAt = (i: number, j: number, ci: number) => ((i * size + j) * cin + ci) * cout;
-  const kAt = (r: typeof folded[0], c: typeof folded[0], ci: number) =>
-    ((r.t * taps + c.t) * cin + ci) * 4 * cout + (2 * r.s + c.s) * cout;
-  for (let ci = 0; ci < cin; ci++) {
-    if (!back) {
-      for (const r of folded) {
-        for (const c of folded) {
-          const ko = kAt(r, c, ci);
-          for (let o = 0; o < cout; o++) {
-            let sum = 0;
-            for (const j of c.from) {
-              let col = 0;
-              for (const i of r.from) col += w[wAt(i, j, ci) + o];
-              sum += col;
-            }
-            k[ko + o] = sum;
-          }
-        }
+  const wTap = (i: number, j: number) => (i * size + j) * cin * cout;
+  const kTap = (r: typeof folded[0], c: typeof folded[0]) =>
+    (r.t * taps + c.t) * cin * 4 * cout + (2 * r.s + c.s) * cout;
+  // Each output vector is a sum of groups, each group a sum of one or two
+  // input vectors: [destination tap, groups of source taps], offsets at ci = 0.
+  const sums: [number, number[][], number][] = [];
+  if (!back) {
+    for (const r of folded) {
+      for (const c of folded) {
+        sums.push([kTap(r, c), c.from.map((j) => r.from.map((i) => wTap(i, j))), 4 * cout]);
       }
-      continue;
     }
+  } else {
     for (let i = 0; i < size; i++) {
       for (let j = 0; j < size; j++) {
-        const wo = wAt(i, j, ci);
-        for (let o = 0; o < cout; o++) {
-          let sum = 0;
-          for (const r of folded) {
-            if (!r.from.includes(i)) continue;
-            let row = 0;
-            for (const c of folded) if (c.from.includes(j)) row += k[kAt(r, c, ci) + o];
-            sum += row;
-          }
-          w[wo + o] = sum;
+        const groups = folded.filter((r) => r.from.includes(i)).map((r) =>
+          folded.filter((c) => c.from.includes(j)).map((c) => kTap(r, c))
+        );
+        sums.push([wTap(i, j), groups, cout]);
+      }
+    }
+  }
+  const [src, dst] = back ? [k, w] : [w, k];
+  const [srcStride, acc] = [back ? 4 * cout : cout, new Float64Array(cout)];
+  for (const [to, groups, dstStride] of sums) {
+    for (let ci = 0; ci < cin; ci++) {
+      acc.fill(0);
+      for (const g of groups) {
+        const a = g[0] + ci * srcStride, b = g[1] + ci * srcStride;
+        if (g.length === 1) {
+          for (let o = 0; o < cout; o++) acc[o] += src[a + o];
+        } else if (g.length === 2) {
+          for (let o = 0; o < cout; o++) acc[o] += src[a + o] + src[b + o];
+        } else if (g.length) {
+          throw new RangeError("foldLoop: a group of more than two taps");
         }
       }
+      const d = to + ci * dstStride;
+      for (let o = 0; o < cout; o++) dst[d + o] = acc[o];
     }
   }
 }

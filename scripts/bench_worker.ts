@@ -123,6 +123,8 @@ async function main(): Promise<void> {
     }
   }
   // One more iteration, watched: the convolutions' FLOPs (for the share of peak).
+  // Training's peak, read before the counting iteration below adds its own.
+  const peak = peakRssBytes();
   // The work PyTorch does, for both columns of % of peak: the upsampling
   // blocks as upsample then convolve, not our sub-pixel form.
   const form = setUpsampleForm("direct");
@@ -137,7 +139,7 @@ async function main(): Promise<void> {
     losses,
     numTensors: tf.memory().numTensors,
     wasmHeapBytes: wasmHeapBytes(),
-    peakRssBytes: peakRssBytes(),
+    peakRssBytes: peak,
   });
 }
 

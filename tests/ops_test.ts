@@ -211,6 +211,29 @@ Deno.test("the WASM SIMD Adam equals the plain loop, odd lengths and padding inc
   }
 });
 
+for (const backend of CPU_BACKENDS) {
+  Deno.test({
+    name: `LeakyReLU's gradient equals TF.js's where(x > 0, dy, dy * alpha) on ${backend}`,
+    ignore: await backendMissing(backend, `tests/ops_test.ts`),
+  }, async () => {
+    await useBackend(backend);
+    const { leakyRelu } = await import("../ops/leaky_relu.ts");
+    const x = tf.tensor1d([
+      -2,
+      -0.5,
+      -0,
+      0,
+      0.25,
+      3,
+      ...Array.from({ length: 1500 }, (_, i) => i - 700),
+    ]);
+    const dy = tf.randomNormal(x.shape, 0, 1, "float32", 5);
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(leakyRelu(t, 0.2), dy)))(x);
+    const expected = tf.where(tf.greater(x, 0), dy, tf.mul(dy, 0.2));
+    assert.deepEqual(ours.dataSync(), expected.dataSync());
+  });
+}
+
 // The upsampling blocks in sub-pixel form against upsample, pad and conv: the
 // U-Net's final 4x4 block and the ResNet's 3x3 ones.
 const UPSAMPLE_CASES = [
