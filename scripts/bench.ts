@@ -35,6 +35,9 @@ Usage: deno task bench [options]
                        GPU adapter exists; cpu and onednn-bf16 only when asked).
                        onednn-bf16 is onednn with --precision bf16
   --iterations N       timed iterations, the median is reported (default 5)
+  --repeats N          rounds per configuration, ours and PyTorch alternating; each side
+                       reports its fastest round (its lowest median) and its highest peak
+                       RSS over all rounds (default 1)
   --warmup N           untimed iterations first (default 2)
   --budget S           seconds one configuration's first iteration may take; slower
                        ones are recorded as "too slow (> S s)" (default 120)
@@ -54,6 +57,7 @@ const FLAGS: Record<string, FlagKind> = {
   discriminator: "string",
   backends: "string",
   iterations: "number",
+  repeats: "number",
   warmup: "number",
   budget: "number",
   out: "string",
@@ -523,6 +527,39 @@ export function sgemmPeak(n = 1536, repeats = 5): SgemmPeak | null {
   return found.sort((p, q) => q.gflops - p.gflops)[0] ?? null;
 }
 
+/**
+ * One side's result over the rounds of a configuration: the round with the
+ * lowest median (the one least slowed by the rest of the machine), with the
+ * highest peak RSS of any round and every round's median in
+ * `details.roundMedians`. A single round comes back as it is; with no round
+ * that ran, the last one (or an error).
+ *
+ * @example
+ * ```ts
+ * import { failedMeasurement, fastestRound } from "./bench.ts";
+ * const ok = (s: number, rss: number) => ({
+ *   ...failedMeasurement(),
+ *   status: "ok" as const,
+ *   secondsPerIteration: s,
+ *   peakRssBytes: rss,
+ * });
+ * const m = fastestRound([ok(0.6, 700), ok(0.5, 650)]);
+ * console.log(m.secondsPerIteration, m.peakRssBytes); // 0.5 700
+ * ```
+ */
+export function fastestRound(rounds: Measurement[]): Measurement {
+  if (rounds.length <= 1) return rounds[0] ?? failedMeasurement("no round ran");
+  const ran = rounds.filter((m) => m.status === "ok" && m.secondsPerIteration !== null);
+  if (!ran.length) return rounds[rounds.length - 1];
+  const best = ran.reduce((a, b) => (b.secondsPerIteration! < a.secondsPerIteration! ? b : a));
+  const rss = rounds.map((m) => m.peakRssBytes).filter((b): b is number => b !== null);
+  return {
+    ...best,
+    peakRssBytes: rss.length ? Math.max(...rss) : best.peakRssBytes,
+    details: { ...best.details, roundMedians: rounds.map((m) => m.secondsPerIteration) },
+  };
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/\..*$/, "").replace(/:/g, "-");
 }
@@ -560,6 +597,7 @@ async function main(): Promise<void> {
   };
   const ngf = positive("ngf", 64, 1), ndf = positive("ndf", 64, 1);
   const iterations = positive("iterations", 5, 1), warmup = positive("warmup", 2, 0);
+  const repeats = positive("repeats", 1, 1);
   const torchThreads = positive("torchThreads", 2, 1);
   const budget = (v.budget as number | undefined) ?? 120;
   if (!(budget > 0)) throw new OptionError("--budget", `expected seconds > 0, got ${budget}`);
@@ -597,9 +635,10 @@ async function main(): Promise<void> {
     }
   }
 
-  // The machine's fp32 peak, as the % of peak columns use it: the faster sgemm, in this run.
-  const peak = sgemmPeak();
-  if (!peak) notes.push("no % of peak: neither oneDNN nor OpenBLAS loaded, so no sgemm to time");
+  // The machine's fp32 peak, as the % of peak columns use it: the faster sgemm,
+  // timed at the start of this run and again at its end, the higher of the two
+  // (a neighbour on the host can slow the machine for minutes).
+  const peakAtStart = sgemmPeak();
   const torchScript = `${root}scripts/torch/bench.py`;
   const torchArgs = ["--threads", String(torchThreads), "--blas", torchBlas];
   let torch: TorchInfo | null = null;
@@ -642,26 +681,38 @@ async function main(): Promise<void> {
   ];
   for (const c of configs) {
     const size = ["--image-size", String(c.imageSize), "--batch-size", String(c.batchSize)];
-    const ours: [string, Measurement][] = [];
-    for (const backend of backends) {
-      const m = await measure(
-        Deno.execPath(),
-        ["run", "-A", `${root}scripts/bench_worker.ts`, "--backend", backend, ...size, ...common],
-        { batchSize: c.batchSize, budget, cwd: root },
-      );
-      progress(`${c.name} ${backend}`, m);
-      ours.push([backend, m]);
+    const rounds = new Map<string, Measurement[]>();
+    const record = (side: string, m: Measurement) => {
+      const n = (rounds.get(side)?.length ?? 0) + 1;
+      progress(`${c.name} ${side}${repeats > 1 ? ` (${n})` : ""}`, m);
+      rounds.set(side, [...rounds.get(side) ?? [], m]);
+    };
+    for (let round = 0; round < repeats; round++) {
+      for (const backend of backends) {
+        const worker = `${root}scripts/bench_worker.ts`;
+        record(
+          backend,
+          await measure(
+            Deno.execPath(),
+            ["run", "-A", worker, "--backend", backend, ...size, ...common],
+            { batchSize: c.batchSize, budget, cwd: root },
+          ),
+        );
+      }
+      if (torch) {
+        record(
+          "pytorch",
+          await measure(python, [torchScript, ...size, ...common, ...torchArgs], {
+            batchSize: c.batchSize,
+            budget,
+            cwd: root,
+          }),
+        );
+      }
     }
-    let pt: Measurement | null = null;
-    if (torch) {
-      pt = await measure(python, [torchScript, ...size, ...common, ...torchArgs], {
-        batchSize: c.batchSize,
-        budget,
-        cwd: root,
-      });
-      progress(`${c.name} pytorch`, pt);
-      pytorch[c.name] = pt;
-    }
+    const ours = backends.map((b) => [b, fastestRound(rounds.get(b) ?? [])] as const);
+    const pt = torch ? fastestRound(rounds.get("pytorch") ?? []) : null;
+    if (pt) pytorch[c.name] = pt;
     for (const [backend, m] of ours) {
       const ratio = m.secondsPerIteration !== null && pt?.secondsPerIteration
         ? m.secondsPerIteration / pt.secondsPerIteration
@@ -678,9 +729,14 @@ async function main(): Promise<void> {
     }
   }
 
+  const peakAtEnd = sgemmPeak();
+  const peak = [peakAtStart, peakAtEnd].sort((p, q) => (q?.gflops ?? 0) - (p?.gflops ?? 0))[0];
+  if (!peak) notes.push("no % of peak: neither oneDNN nor OpenBLAS loaded, so no sgemm to time");
   const header = [
     `DiscoGAN iteration (${generator} + ${discriminator}, ngf ${ngf}, ndf ${ndf}, dropout on): ` +
-    `median of ${iterations} after ${warmup} warm-up; images/s = 2 x batch / s`,
+    `median of ${iterations} after ${warmup} warm-up${
+      repeats > 1 ? `, the fastest of ${repeats} alternating rounds per side` : ""
+    }; images/s = 2 x batch / s`,
     `CPU: ${machine.cpu}, ${machine.cores} cores, ${fmtBytes(machine.memoryBytes)}; ${machine.os}` +
     (machine.loadAverage === null
       ? ""
@@ -702,7 +758,9 @@ async function main(): Promise<void> {
         peak.gflops.toFixed(1)
       } GFLOP/s, the best of ${peak.repeats} ${peak.library} sgemm ` +
         `calls of ${peak.n}x${peak.n}x${peak.n} on all its threads (the faster of oneDNN's and ` +
-        `OpenBLAS'), at the start of this run; % of peak counts the convolutions' FLOPs only`
+        `OpenBLAS'; ${peakAtStart?.gflops.toFixed(1)} at the start of this run, ` +
+        `${peakAtEnd?.gflops.toFixed(1)} at its end, the higher taken); % of peak counts the ` +
+        `convolutions' FLOPs, as PyTorch runs them`
       : "fp32 peak: not measured",
     torch
       ? `PyTorch ${torch.torch} on ${torch.device}${
@@ -732,6 +790,7 @@ async function main(): Promise<void> {
       ngf,
       ndf,
       iterations,
+      repeats,
       warmup,
       budget,
       backends,
@@ -740,6 +799,8 @@ async function main(): Promise<void> {
     },
     machine: { ...machine, loadAverageAtEnd: loadAverage() },
     peak,
+    peakAtStart,
+    peakAtEnd,
     torch,
     notes,
     rows,

@@ -20,7 +20,7 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
         "run",
         "-A",
         "scripts/bench.ts",
-        ...["--configs", "64x1", "--ngf", "4", "--ndf", "4", "--iterations", "1"],
+        ...["--configs", "64x1", "--ngf", "4", "--ndf", "4", "--iterations", "1", "--repeats", "2"],
         ...["--warmup", "0", "--backends", "wasm", "--no-torch", "--out", out],
       ],
       cwd: root,
@@ -41,6 +41,12 @@ Deno.test("the bench writes a JSON row with finite numbers", async () => {
       assert.ok(Number.isFinite(row[key]) && row[key] > 0, `${key}: ${row[key]}`);
     }
     assert.equal(row.seconds.length, 1);
+    // Two rounds: the row is the faster one, and both rounds' medians are kept.
+    const medians = row.details.roundMedians as number[];
+    assert.equal(medians.length, 2);
+    assert.equal(row.secondsPerIteration, Math.min(...medians));
+    assert.ok(json.peakAtStart.gflops > 0 && json.peakAtEnd.gflops > 0);
+    assert.equal(json.peak.gflops, Math.max(json.peakAtStart.gflops, json.peakAtEnd.gflops));
     assert.ok(row.details.flops > 0, "the iteration's convolution FLOPs are counted");
     assert.equal(row.pytorch, null);
     assert.equal(row.ratio, null);
