@@ -182,7 +182,12 @@ function interleavePhases(q: Tensor4D, e: 0 | 1): Tensor4D {
         ) as Tensor4D;
       const gradFunc = (dy: Tensor4D) => {
         const g = dy.dtype === "float32" ? cpuFloat32(dy) : null;
-        if (g) return tf.tensor4d(phaseCopy(takeArray(q.size, true), g, shape, e, true), q.shape);
+        if (g) {
+          // Every element of q is copied to when e = 0; with e = 1 each phase
+          // leaves one row and one column of its channels, which must be zero.
+          const dq = takeArray(q.size, e === 1);
+          return tf.tensor4d(phaseCopy(dq, g, shape, e, true), q.shape);
+        }
         const split = tf.reshape(dy, [n, h, 2, w, 2, c]);
         const phases = [0, 1].flatMap((s) =>
           [0, 1].map((t) => {

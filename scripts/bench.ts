@@ -687,9 +687,9 @@ async function main(): Promise<void> {
       progress(`${c.name} ${side}${repeats > 1 ? ` (${n})` : ""}`, m);
       rounds.set(side, [...rounds.get(side) ?? [], m]);
     };
+    const worker = `${root}scripts/bench_worker.ts`;
     for (let round = 0; round < repeats; round++) {
       for (const backend of backends) {
-        const worker = `${root}scripts/bench_worker.ts`;
         record(
           backend,
           await measure(

@@ -122,11 +122,11 @@ async function main(): Promise<void> {
       return;
     }
   }
-  // One more iteration, watched: the convolutions' FLOPs (for the share of peak).
   // Training's peak, read before the counting iteration below adds its own.
   const peak = peakRssBytes();
-  // The work PyTorch does, for both columns of % of peak: the upsampling
-  // blocks as upsample then convolve, not our sub-pixel form.
+  // One more iteration, watched: the convolutions' FLOPs (for the share of
+  // peak). The work PyTorch does, for both columns of % of peak: the
+  // upsampling blocks as upsample then convolve, not our sub-pixel form.
   const form = setUpsampleForm("direct");
   const flops = await iterationFlops(() => discoGanIteration(state, batch));
   setUpsampleForm(form);
