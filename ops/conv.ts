@@ -3,6 +3,7 @@
  * @module
  */
 import { type Tensor, type Tensor4D, tf } from "./tf.ts";
+import { FILTER_BIAS_GRAD } from "./runtime/filter_bias_grad.ts";
 
 /** Padding accepted by {@link conv2d}: a symmetric pixel count or an explicit NHWC pad. */
 export type ConvPadding = number | [
@@ -86,18 +87,25 @@ function registerConvBias(): void {
       const common = { strides, pad, dataFormat: "NHWC", dimRoundingMode: undefined };
       const engine = tf.engine();
       const d = dy as Tensor4D;
+      // The bias gradient, when the filter's came with it from one kernel
+      // (oneDNN sums dy for it in the same pass): copied, as the kernel's
+      // output is freed when the filter's gradient scope ends.
+      let biasGrad: Float32Array | undefined;
       return {
         x: () =>
           engine.runKernel("Conv2DBackpropInput", { dy: d, filter }, {
             ...common,
             inputShape: x.shape,
           } as unknown as tf.NamedAttrMap) as Tensor4D,
-        filter: () =>
-          engine.runKernel("Conv2DBackpropFilter", { x, dy: d }, {
+        filter: () => {
+          const [dw, db] = engine.runKernel(FILTER_BIAS_GRAD, { x, dy: d }, {
             ...common,
             filterShape: filter.shape,
-          } as unknown as tf.NamedAttrMap) as Tensor4D,
-        bias: () => tf.sum(d, [0, 1, 2]),
+          } as unknown as tf.NamedAttrMap) as [Tensor4D, Tensor];
+          biasGrad = (db.dataSync() as Float32Array).slice();
+          return dw;
+        },
+        bias: () => biasGrad ? tf.tensor1d(biasGrad) : tf.sum(d, [0, 1, 2]),
       };
     },
   });

@@ -112,20 +112,26 @@ function sourceIndices(n: number, p: number, mode: BorderMode): Int32Array {
 }
 
 // The cpu backends (cpu, blas, onednn): one copy forward, and backward one
-// accumulation of each padded pixel's gradient into its source.
+// accumulation of each padded pixel's gradient into its source. A padded row
+// is its left border, then the source row unchanged (one contiguous run), then
+// its right border: the run is one copy (or one loop), not one per pixel. The
+// backward pass adds in the order of the padded pixels either way.
 function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D {
   const f = tf.customGrad((...args: (Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as Tensor4D;
     const [n, h, w, c] = input.shape;
     const [oh, ow] = [rows.length, cols.length];
+    const p = (ow - w) / 2, run = w * c;
     const src = float32Values(input);
     const out = takeArray(n * oh * ow * c);
     for (let b = 0; b < n; b++) {
       for (let oy = 0; oy < oh; oy++) {
         const from = (b * h + rows[oy]) * w * c, to = (b * oh + oy) * ow * c;
+        out.set(src.subarray(from, from + run), to + p * c);
         for (let ox = 0; ox < ow; ox++) {
-          const s = from + cols[ox] * c;
-          out.set(src.subarray(s, s + c), to + ox * c);
+          if (ox === p) ox += w;
+          const s = from + cols[ox] * c, d = to + ox * c;
+          for (let k = 0; k < c; k++) out[d + k] = src[s + k];
         }
       }
     }
@@ -134,13 +140,18 @@ function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D
       gradFunc: (dy: Tensor4D) => {
         const g = float32Values(dy);
         const dx = takeArray(n * h * w * c, true);
+        const border = (to: number, from: number, ox0: number, ox1: number) => {
+          for (let ox = ox0; ox < ox1; ox++) {
+            const d = to + cols[ox] * c, s = from + ox * c;
+            for (let k = 0; k < c; k++) dx[d + k] += g[s + k];
+          }
+        };
         for (let b = 0; b < n; b++) {
           for (let oy = 0; oy < oh; oy++) {
             const to = (b * h + rows[oy]) * w * c, from = (b * oh + oy) * ow * c;
-            for (let ox = 0; ox < ow; ox++) {
-              const d = to + cols[ox] * c, s = from + ox * c;
-              for (let k = 0; k < c; k++) dx[d + k] += g[s + k];
-            }
+            border(to, from, 0, p);
+            for (let k = 0, s = from + p * c; k < run; k++) dx[to + k] += g[s + k];
+            border(to, from, p + w, ow);
           }
         }
         return tf.tensor4d(dx, input.shape);

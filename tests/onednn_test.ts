@@ -5,6 +5,8 @@ import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
 import { blockedBackwardData, loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
 import { oneDnnCalls, setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
+import { conv2d as conv2dWithBias } from "../ops/conv.ts";
+import { FILTER_BIAS_GRAD } from "../ops/runtime/filter_bias_grad.ts";
 
 type Pad = "same" | "valid" | number | [[0, 0], [number, number], [number, number], [0, 0]];
 
@@ -96,6 +98,33 @@ Deno.test({
       tf.fused.conv2d({ x, filter: w, strides: 2, pad: 1 as never, bias }),
     ]);
     assertClose(ours[0], ref[0], "fused conv2d with bias");
+  },
+});
+
+Deno.test({
+  name: "oneDNN's filter-gradient pass gives the bias gradient too, equal to the stock kernels'",
+  ignore: ignoreDnn,
+  fn: async () => {
+    for (const c of CASES.slice(0, 4)) {
+      const what = `x ${c.x} k ${c.k} s ${c.stride}`;
+      const x = tf.randomNormal(c.x, 0, 1, "float32", 7) as tf.Tensor4D;
+      const w = tf.randomNormal(c.k, 0, 1, "float32", 8) as tf.Tensor4D;
+      const b = tf.randomNormal([c.k[3]], 0, 1, "float32", 9);
+      const pad = c.pad as number;
+      const dy = tf.randomNormal(conv2dWithBias(x, w, b, c.stride, pad).shape, 0, 1, "float32", 10);
+      const grads = () =>
+        tf.grads((w1: tf.Tensor, b1: tf.Tensor) =>
+          tf.mul(conv2dWithBias(x, w1, b1, c.stride, pad), dy)
+        )([w, b]);
+      const { ref, ours } = await onBoth(grads);
+      // On oneDNN the bias gradient comes with the filter's: no Sum kernel.
+      const { kernelNames } = await tf.profile(() => tf.dispose(grads()));
+      assert.ok(kernelNames.includes(FILTER_BIAS_GRAD), `${what}: ${kernelNames}`);
+      assert.ok(!kernelNames.includes("Sum"), `${what}: ${kernelNames}`);
+      assertClose(ours[0], ref[0], `${what}: filter gradient`);
+      assertClose(ours[1], ref[1], `${what}: bias gradient`);
+      tf.dispose([x, w, b, dy]);
+    }
   },
 });
 

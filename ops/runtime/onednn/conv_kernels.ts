@@ -18,6 +18,7 @@ import { blasKernelsRegistered, convInfo } from "../openblas/conv_kernels.ts";
 import { type CpuBackendLike, float32Input as f32 } from "../cpu_data.ts";
 import { takeArray } from "../array_pool.ts";
 import { KernelOverlay, type OverlayKernelArgs } from "../kernel_overlay.ts";
+import { FILTER_BIAS_GRAD } from "../filter_bias_grad.ts";
 
 /**
  * Below this many output pixels (batch × height × width) a convolution or its
@@ -122,7 +123,8 @@ function backpropInput(args: KernelArgs): tf.TensorInfo | null {
   return backend.makeTensorInfo(geo.inShape, "float32", dx);
 }
 
-function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
+// The filter gradient, and with `withBias` the bias gradient from the same pass.
+function backpropFilter(args: KernelArgs, withBias = false): tf.TensorInfo[] | null {
   const backend = args.backend as CpuBackendLike;
   const { x, dy } = args.inputs;
   const attrs = args.attrs ?? {};
@@ -132,8 +134,10 @@ function backpropFilter(args: KernelArgs): tf.TensorInfo | null {
   if (!geo || !xv || !dyv || !dy) return null;
   if (!geo.outShape.every((d, i) => d === dy.shape[i]) || small(geo.g)) return null;
   const dw = takeArray(filterShape.reduce((a, b) => a * b, 1));
-  (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw);
-  return backend.makeTensorInfo(filterShape, "float32", dw);
+  const db = withBias ? takeArray(geo.g.co) : null;
+  (dnnl as OneDnn).backwardWeights(geo.g, xv, dyv, dw, db);
+  const dwInfo = backend.makeTensorInfo(filterShape, "float32", dw);
+  return db ? [dwInfo, backend.makeTensorInfo([geo.g.co], "float32", db)] : [dwInfo];
 }
 
 const overlay = new KernelOverlay(
@@ -142,7 +146,8 @@ const overlay = new KernelOverlay(
     Conv2D: conv2d,
     FusedConv2D: fusedConv2d,
     Conv2DBackpropInput: backpropInput,
-    Conv2DBackpropFilter: backpropFilter,
+    Conv2DBackpropFilter: (args) => backpropFilter(args)?.[0] ?? null,
+    [FILTER_BIAS_GRAD]: (args) => backpropFilter(args, true),
   },
   (_, ours) => {
     if (ours) served++;

@@ -78,8 +78,17 @@ export interface OneDnn extends NormPrimitives {
   ): void;
   /** `dx` = the gradient of the input (the transposed convolution of `dy`); overwritten. */
   backwardData(g: ConvGeometry, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
-  /** `dw` = the gradient of the filter; overwritten. */
-  backwardWeights(g: ConvGeometry, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  /**
+   * `dw` = the gradient of the filter, and with `db` that of the bias (the sum
+   * of `dy` over all but its channels), in the same pass; both overwritten.
+   */
+  backwardWeights(
+    g: ConvGeometry,
+    x: Float32Array,
+    dy: Float32Array,
+    dw: Float32Array,
+    db?: Float32Array | null,
+  ): void;
   /** The implementation oneDNN chose for a direction and geometry, e.g. "brg:avx512_core". */
   implementation(kind: "forward" | "backwardData" | "backwardWeights", g: ConvGeometry): string;
   /**
@@ -94,7 +103,7 @@ const F32 = 3, BF16 = 2, TAG_ANY = 1, TAG_X = 2, TAG_NHWC = 20, TAG_HWIO = 30;
 const ENGINE_CPU = 1, STREAM_DEFAULT = 1;
 const FORWARD_TRAINING = 64, CONV_DIRECT = 1;
 const ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33, ARG_BIAS = 41;
-const ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145, ARG_DIFF_WEIGHTS = 161;
+const ARG_DIFF_SRC = 129, ARG_DIFF_DST = 145, ARG_DIFF_WEIGHTS = 161, ARG_DIFF_BIAS = 169;
 const Q_SRC = 129, Q_DIFF_SRC = 130, Q_WEIGHTS = 131, Q_DIFF_WEIGHTS = 132, Q_DIFF_DST = 134;
 const Q_IMPL_INFO = 8;
 // sizeof(dnnl_memory_desc_t) is 696 and sizeof(dnnl_convolution_desc_t) 5976
@@ -508,7 +517,7 @@ function open(path: string): OneDnn {
           CONV_DIRECT,
           m.readSrc.ptr,
           m.anyWeights.ptr,
-          null,
+          withBias ? m.bias.ptr : null,
           m.readDst.ptr,
           m.strides,
           m.padL,
@@ -520,6 +529,7 @@ function open(path: string): OneDnn {
       weightsQuery = Q_DIFF_WEIGHTS;
       read(ARG_SRC, m.src, m.readSrc);
       read(ARG_DIFF_DST, m.dst, m.readDst);
+      if (withBias) slots.push(memory(m.bias.ptr, ARG_DIFF_BIAS));
     }
     // The layouts of src/dst are the caller's (nhwc) by construction; check it.
     const activation = kind === "backwardData" ? Q_DIFF_SRC : Q_SRC;
@@ -730,11 +740,14 @@ function open(path: string): OneDnn {
       bindWrite(p, ARG_DIFF_SRC, output(dx, "input gradient"), "input gradient", guard);
       execute(p, input(w, "filter"), ARG_WEIGHTS, guard);
     },
-    backwardWeights(g, x, dy, dw) {
-      const p = plan("backwardWeights", g);
+    backwardWeights(g, x, dy, dw, db) {
+      const p = plan("backwardWeights", g, !!db);
       const { guard, input, output } = guardFor("backwardWeights", g);
       bindRead(p, ARG_SRC, input(x, "input"), "input", guard);
       bindRead(p, ARG_DIFF_DST, input(dy, "output gradient"), "output gradient", guard);
+      if (db) {
+        bind(p.slots.get(ARG_DIFF_BIAS) as Slot, output(db, "bias gradient"), "bias gradient");
+      }
       execute(p, output(dw, "filter gradient"), ARG_DIFF_WEIGHTS, guard);
     },
     implementation(kind, g) {
