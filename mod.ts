@@ -32,6 +32,7 @@ export * from "./ops/upsample_conv.ts";
 export * from "./ops/conv.ts";
 export * from "./ops/runtime/filter_grad.ts";
 export * from "./ops/runtime/filter_bias_grad.ts";
+export * from "./ops/runtime/add_in_place.ts";
 export * from "./ops/formats/safetensors.ts";
 export * from "./ops/formats/atomic_write.ts";
 export * from "./ops/formats/tfevents.ts";

@@ -8,6 +8,7 @@
 import { type Tensor, tf } from "./tf.ts";
 import { isFreshArray } from "./runtime/fresh_arrays.ts";
 import { cpuData } from "./runtime/cpu_data.ts";
+import { addInPlace } from "./runtime/add_in_place.ts";
 
 // The parts of TF.js's Engine (engine.js, tape.js in tfjs-core 4.22) used
 // here; none is in the public typings.
@@ -185,7 +186,7 @@ export function gradientsFreeing<T extends Tensor, X extends Tensor>(
       if (!a || a.refCount !== 1 || !isFreshArray(a.values)) return false;
       const x = a.values, y = b?.values;
       if (!(y instanceof Float32Array) || y.length !== x.length || y === x) return false;
-      for (let i = 0; i < x.length; i++) x[i] += y[i];
+      addInPlace(x, y);
       return true;
     };
     acc.set(y.id, seed);

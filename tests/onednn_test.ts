@@ -3,8 +3,13 @@ import { missing } from "./native.ts";
 import assert from "node:assert/strict";
 import { tf } from "../ops/tf.ts";
 import { useBackend } from "../ops/runtime/backend.ts";
-import { blockedBackwardData, loadOneDnn } from "../ops/runtime/onednn/onednn.ts";
-import { oneDnnCalls, setOneDnnPrecision } from "../ops/runtime/onednn/conv_kernels.ts";
+import { blockedBackwardData, loadOneDnn, type OneDnn } from "../ops/runtime/onednn/onednn.ts";
+import {
+  activeOneDnn,
+  oneDnnCalls,
+  setOneDnnPrecision,
+} from "../ops/runtime/onednn/conv_kernels.ts";
+import { addInPlace, ONEDNN_ADD_MIN_LENGTH } from "../ops/runtime/add_in_place.ts";
 import { conv2d as conv2dWithBias } from "../ops/conv.ts";
 import { FILTER_BIAS_GRAD } from "../ops/runtime/filter_bias_grad.ts";
 
@@ -125,6 +130,34 @@ Deno.test({
       assertClose(ours[1], ref[1], `${what}: bias gradient`);
       tf.dispose([x, w, b, dy]);
     }
+  },
+});
+
+Deno.test({
+  name: "long arrays are summed in place by oneDNN, bit for bit as the loop; bad lengths throw",
+  ignore: ignoreDnn,
+  fn: async () => {
+    await useBackend("onednn");
+    const dnnl = activeOneDnn() as OneDnn;
+    const add = dnnl.add;
+    let served = 0;
+    dnnl.add = (a, b, out) => (served++, add(a, b, out));
+    try {
+      for (const n of [ONEDNN_ADD_MIN_LENGTH - 1, ONEDNN_ADD_MIN_LENGTH + 5, 300_001]) {
+        const x = tf.randomNormal([n], 0, 1, "float32", 11).dataSync() as Float32Array;
+        const y = tf.randomNormal([n], 0, 1e-3, "float32", 12).dataSync() as Float32Array;
+        const want = x.map((v, i) => v + y[i]);
+        const before = served;
+        addInPlace(x, y);
+        assert.equal(served - before, n >= ONEDNN_ADD_MIN_LENGTH ? 1 : 0, `n ${n}: oneDNN calls`);
+        assert.deepEqual(new Uint32Array(x.buffer), new Uint32Array(want.buffer), `n ${n}`);
+      }
+    } finally {
+      dnnl.add = add;
+    }
+    assert.throws(() => addInPlace(new Float32Array(3), new Float32Array(4)), /3 elements, y 4/);
+    const long = new Float32Array(ONEDNN_ADD_MIN_LENGTH);
+    assert.throws(() => dnnl.add(long, long, new Float32Array(5)), /out 5/);
   },
 });
 

@@ -17,6 +17,7 @@
  */
 import { ffiGuardEnabled, GuardedCall } from "../ffi_guard.ts";
 import { type NormPrimitives, normPrimitives } from "./norm.ts";
+import { type BinaryPrimitives, binaryPrimitives } from "./binary.ts";
 import { pinLibrary } from "../pin_library.ts";
 import { writeStamp } from "../write_stamps.ts";
 import { openFirstLibrary } from "../native_library.ts";
@@ -63,7 +64,7 @@ export interface ConvGeometry {
  * A loaded oneDNN with a CPU engine and stream: convolutions here, and the
  * normalisations of `norm.ts`.
  */
-export interface OneDnn extends NormPrimitives {
+export interface OneDnn extends NormPrimitives, BinaryPrimitives {
   /** Path (or soname) that `Deno.dlopen` succeeded with. */
   readonly path: string;
   /** oneDNN's version, e.g. "2.6.3". */
@@ -211,6 +212,10 @@ const SYMBOLS = {
     parameters: ["buffer", "i32", "pointer", "pointer", "f32", "f32"],
     result: "i32",
   },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
 } as const;
 
 /** The bound oneDNN functions. */
@@ -240,7 +245,7 @@ export interface SimplePlan {
 export type Access = "in" | "out";
 
 /**
- * What `norm.ts` builds its primitives with: the engine's helpers, shared
+ * What `norm.ts` and `binary.ts` build their primitives with: the engine's helpers, shared
  * with the convolutions.
  */
 export interface PrimitiveKit {
@@ -725,6 +730,7 @@ function open(path: string): OneDnn {
     path,
     version,
     ...normPrimitives(kit),
+    ...binaryPrimitives(kit),
     forward(g, x, w, bias, y) {
       const p = plan("forward", g, bias !== null);
       const { guard, input, output } = guardFor("forward", g);
