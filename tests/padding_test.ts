@@ -49,3 +49,51 @@ for (const { name, available } of BACKENDS) {
     },
   });
 }
+
+// The cpu kernel's gradient adds each padded pixel into its source in the
+// padded pixels' order; its faster paths (runs copied, rows' first visits)
+// must give exactly the sums of that plain loop.
+function gradientByLoop(
+  dy: Float32Array,
+  [n, h, w, c]: number[],
+  p: number,
+  mode: keyof typeof PADS,
+): Float32Array {
+  const source = (size: number, i: number) => {
+    const j = i - p;
+    if (mode === "replicate") return Math.min(size - 1, Math.max(0, j));
+    return j < 0 ? -j : j >= size ? 2 * (size - 1) - j : j;
+  };
+  const [oh, ow] = [h + 2 * p, w + 2 * p];
+  const dx = new Float32Array(n * h * w * c);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < oh; oy++) {
+      for (let ox = 0; ox < ow; ox++) {
+        const to = ((b * h + source(h, oy)) * w + source(w, ox)) * c;
+        for (let k = 0; k < c; k++) dx[to + k] += dy[((b * oh + oy) * ow + ox) * c + k];
+      }
+    }
+  }
+  return dx;
+}
+
+Deno.test("the cpu padding gradient equals the plain loop's sums bit for bit", async () => {
+  await useBackend("cpu");
+  // Wide rows (distinct border sources), a row only 2p + 1 wide, and narrower.
+  const shapes: [number, number, number, number][] = [[2, 16, 16, 8], [1, 7, 9, 3], [1, 4, 4, 2]];
+  for (const shape of shapes) {
+    for (
+      const [mode, pad] of Object.entries(PADS) as [keyof typeof PADS, typeof reflectionPad2d][]
+    ) {
+      for (const p of [1, 3]) {
+        const x = tf.randomNormal(shape, 0, 1, "float32", 1) as tf.Tensor4D;
+        const padded = [shape[0], shape[1] + 2 * p, shape[2] + 2 * p, shape[3]];
+        const dy = tf.randomNormal(padded, 0, 1e3, "float32", 2);
+        const got = tf.grad((t) => tf.sum(tf.mul(pad(t as tf.Tensor4D, p), dy)))(x);
+        const want = gradientByLoop(dy.dataSync() as Float32Array, shape, p, mode);
+        assert.deepEqual(got.dataSync(), want, `${mode} ${p} ${shape}`);
+        tf.dispose([x, dy, got]);
+      }
+    }
+  }
+});
