@@ -139,6 +139,7 @@ function foldLoop(
   const [src, dst] = back ? [k, w] : [w, k];
   const [srcStride, acc] = [back ? 4 * cout : cout, new Float64Array(cout)];
   for (const [to, groups, dstStride] of sums) {
+    if (sumPairs(src, dst, groups, to, srcStride, dstStride, cin, cout)) continue;
     for (let ci = 0; ci < cin; ci++) {
       acc.fill(0);
       for (const g of groups) {
@@ -155,6 +156,46 @@ function foldLoop(
       for (let o = 0; o < cout; o++) dst[d + o] = acc[o];
     }
   }
+}
+
+// The common case of foldLoop's sums, one or two groups of one or two taps
+// each, as one expression per element: the same doubles as its accumulator
+// ((0 + group) + group, each group a double sum), without it. False otherwise.
+function sumPairs(
+  src: Float32Array,
+  dst: Float32Array,
+  groups: number[][],
+  to: number,
+  srcStride: number,
+  dstStride: number,
+  cin: number,
+  cout: number,
+): boolean {
+  if (groups.length < 1 || groups.length > 2 || groups.some((g) => g.length < 1 || g.length > 2)) {
+    return false;
+  }
+  const [g, h] = groups;
+  for (let ci = 0; ci < cin; ci++) {
+    const d = to + ci * dstStride, a = g[0] + ci * srcStride, b = g[1] + ci * srcStride;
+    if (!h) {
+      if (g.length === 1) { for (let o = 0; o < cout; o++) dst[d + o] = 0 + src[a + o]; }
+      else for (let o = 0; o < cout; o++) dst[d + o] = 0 + (src[a + o] + src[b + o]);
+      continue;
+    }
+    const c = h[0] + ci * srcStride, e = h[1] + ci * srcStride;
+    if (g.length === 1 && h.length === 1) {
+      for (let o = 0; o < cout; o++) dst[d + o] = 0 + src[a + o] + src[c + o];
+    } else if (g.length === 1) {
+      for (let o = 0; o < cout; o++) dst[d + o] = 0 + src[a + o] + (src[c + o] + src[e + o]);
+    } else if (h.length === 1) {
+      for (let o = 0; o < cout; o++) dst[d + o] = 0 + (src[a + o] + src[b + o]) + src[c + o];
+    } else {
+      for (let o = 0; o < cout; o++) {
+        dst[d + o] = 0 + (src[a + o] + src[b + o]) + (src[c + o] + src[e + o]);
+      }
+    }
+  }
+  return true;
 }
 
 // y[n, 2a+s, 2b+t, c] = q[n, a+s·e, b+t·e, (s, t, c)] for q of
