@@ -4,10 +4,22 @@
 // runs, as 2 FLOPs each. Element-wise ops, norms and Adam are not counted:
 // they are memory-bound and small next to the convolutions.
 import * as tf from "@tensorflow/tfjs";
-import { KernelOverlay, type OverlayKernelArgs } from "../ops/runtime/kernel_overlay.ts";
+import {
+  KernelOverlay,
+  type OverlayImpl,
+  type OverlayKernelArgs,
+} from "../ops/runtime/kernel_overlay.ts";
 import { convInfo } from "../ops/runtime/openblas/conv_kernels.ts";
+import { FILTER_BIAS_GRAD } from "../ops/runtime/filter_bias_grad.ts";
 
-const CONV_KERNELS = ["Conv2D", "FusedConv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"];
+// The kernels watched, each with the convolution kernel whose FLOPs it does.
+const WATCHED: [string, string][] = [
+  ["Conv2D", "Conv2D"],
+  ["FusedConv2D", "FusedConv2D"],
+  ["Conv2DBackpropInput", "Conv2DBackpropInput"],
+  ["Conv2DBackpropFilter", "Conv2DBackpropFilter"],
+  [FILTER_BIAS_GRAD, "Conv2DBackpropFilter"],
+];
 
 /**
  * FLOPs of one convolution kernel call, from its shapes: 2 · N · OH · OW · CO
@@ -40,12 +52,25 @@ export function convCallFlops(name: string, args: OverlayKernelArgs): number {
 export async function iterationFlops(iteration: () => Promise<unknown>): Promise<number> {
   const backend = tf.getBackend();
   let flops = 0;
-  const impls = Object.fromEntries(
-    CONV_KERNELS.map((name) => [name, (args: OverlayKernelArgs) => {
-      flops += convCallFlops(name, args);
-      return null; // the backend's kernel serves the call
-    }]),
-  );
+  // A kernel may run others inside (the filter and bias gradients run the
+  // filter gradient's; a filter gradient built of convolutions runs Conv2D):
+  // only the outermost call counts.
+  let depth = 0;
+  const impls: Record<string, OverlayImpl> = {};
+  for (const [name, countAs] of WATCHED) {
+    const covered = tf.getKernel(name, backend);
+    if (!covered) continue;
+    impls[name] = (args) => {
+      if (depth === 0) flops += convCallFlops(countAs, args);
+      depth++;
+      try {
+        const out = covered.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+        return out as tf.TensorInfo | tf.TensorInfo[];
+      } finally {
+        depth--;
+      }
+    };
+  }
   const overlay = new KernelOverlay(backend, impls);
   overlay.install(true);
   try {

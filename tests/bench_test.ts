@@ -6,7 +6,9 @@ import { createDiscoGan } from "../models/discogan.ts";
 import { stateDict } from "../models/weights.ts";
 import { tf } from "../ops/tf.ts";
 import { iterationFlops } from "../scripts/bench_flops.ts";
-import { missing } from "./native.ts";
+import { backendMissing, missing } from "./native.ts";
+import { conv2d } from "../ops/conv.ts";
+import { useBackend } from "../ops/runtime/backend.ts";
 
 const noTorch = await missing("torch", "the PyTorch network checks of tests/bench_test.ts");
 
@@ -107,4 +109,21 @@ Deno.test("the bench counts a convolution's FLOPs once forward and once per grad
     3 * forward,
   );
   tf.dispose([x, w]);
+});
+
+Deno.test("the bench counts a convolution with bias once forward and once per gradient, on every cpu backend", async () => {
+  const x = tf.randomNormal([2, 8, 8, 3]) as tf.Tensor4D;
+  const w = tf.randomNormal([4, 4, 3, 5]) as tf.Tensor4D;
+  const b = tf.randomNormal([5]);
+  const forward = 2 * 2 * 4 * 4 * 5 * 4 * 4 * 3;
+  const f = (a: tf.Tensor, v: tf.Tensor, c: tf.Tensor) =>
+    tf.sum(conv2d(a as tf.Tensor4D, v, c, 2, 1));
+  for (const name of ["cpu", "blas", "onednn"] as const) {
+    if (await backendMissing(name, `tests/bench_test.ts FLOP count on ${name}`)) continue;
+    await useBackend(name);
+    // The input, filter and bias gradients: the bias's comes with the filter's.
+    const flops = await iterationFlops(() => Promise.resolve(tf.dispose(tf.grads(f)([x, w, b]))));
+    assert.equal(flops, 3 * forward, name);
+  }
+  tf.dispose([x, w, b]);
 });

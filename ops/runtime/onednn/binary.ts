@@ -1,8 +1,9 @@
 /**
  * Element-wise sums by oneDNN's binary primitive: vectorised and on every
- * thread, about 4x faster than a JavaScript loop on arrays of 64 Ki floats and
- * more (590 Ki floats: 0.10 against 0.40 ms here). The backward pass uses it
- * to add a second gradient into a first (a weight that two passes read).
+ * thread. Measured here against a JavaScript loop: 14 against 42 µs at 64 Ki
+ * floats, 0.10 against 0.40 ms at 576 Ki (a 3x3 filter of 256 to 256
+ * channels). The backward pass uses it to add a second gradient into a first
+ * (a weight that two passes read, a residual branch).
  * @module
  */
 import type { PrimitiveKit, SimplePlan } from "./onednn.ts";
