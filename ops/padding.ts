@@ -124,15 +124,18 @@ function borderPadCpu(x: Tensor4D, rows: Int32Array, cols: Int32Array): Tensor4D
     const p = (ow - w) / 2, run = w * c;
     const src = float32Values(input);
     const out = takeArray(n * oh * ow * c);
+    const copyBorder = (from: number, to: number, ox0: number, ox1: number) => {
+      for (let ox = ox0; ox < ox1; ox++) {
+        const s = from + cols[ox] * c, d = to + ox * c;
+        for (let k = 0; k < c; k++) out[d + k] = src[s + k];
+      }
+    };
     for (let b = 0; b < n; b++) {
       for (let oy = 0; oy < oh; oy++) {
         const from = (b * h + rows[oy]) * w * c, to = (b * oh + oy) * ow * c;
+        copyBorder(from, to, 0, p);
         out.set(src.subarray(from, from + run), to + p * c);
-        for (let ox = 0; ox < ow; ox++) {
-          if (ox === p) ox += w;
-          const s = from + cols[ox] * c, d = to + ox * c;
-          for (let k = 0; k < c; k++) out[d + k] = src[s + k];
-        }
+        copyBorder(from, to, p + w, ow);
       }
     }
     return {

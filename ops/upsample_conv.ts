@@ -137,31 +137,22 @@ function foldLoop(
     }
   }
   const [src, dst] = back ? [k, w] : [w, k];
-  const [srcStride, acc] = [back ? 4 * cout : cout, new Float64Array(cout)];
-  for (const [to, groups, dstStride] of sums) {
-    if (sumPairs(src, dst, groups, to, srcStride, dstStride, cin, cout)) continue;
-    for (let ci = 0; ci < cin; ci++) {
-      acc.fill(0);
-      for (const g of groups) {
-        const a = g[0] + ci * srcStride, b = g[1] + ci * srcStride;
-        if (g.length === 1) {
-          for (let o = 0; o < cout; o++) acc[o] += src[a + o];
-        } else if (g.length === 2) {
-          for (let o = 0; o < cout; o++) acc[o] += src[a + o] + src[b + o];
-        } else if (g.length) {
-          throw new RangeError("foldLoop: a group of more than two taps");
-        }
-      }
-      const d = to + ci * dstStride;
-      for (let o = 0; o < cout; o++) dst[d + o] = acc[o];
+  const srcStride = back ? 4 * cout : cout;
+  for (const [to, allGroups, dstStride] of sums) {
+    // An empty group (the 4x4 fold's unused tap) adds nothing.
+    const groups = allGroups.filter((g) => g.length > 0);
+    if (groups.length > 2 || groups.some((g) => g.length > 2)) {
+      throw new RangeError("foldLoop: more than two groups, or a group of more than two taps");
     }
+    sumGroups(src, dst, groups, to, srcStride, dstStride, cin, cout);
   }
 }
 
-// The common case of foldLoop's sums, one or two groups of one or two taps
-// each, as one expression per element: the same doubles as its accumulator
-// ((0 + group) + group, each group a double sum), without it. False otherwise.
-function sumPairs(
+// dst's vectors at `to` (per ci) as the sum of up to two groups of one or two
+// source vectors: one expression per element, in doubles, rounded once, as an
+// accumulator starting at 0 would give ((0 + group) + group, each group's
+// pair summed first). No group: zeros.
+function sumGroups(
   src: Float32Array,
   dst: Float32Array,
   groups: number[][],
@@ -170,13 +161,15 @@ function sumPairs(
   dstStride: number,
   cin: number,
   cout: number,
-): boolean {
-  if (groups.length < 1 || groups.length > 2 || groups.some((g) => g.length < 1 || g.length > 2)) {
-    return false;
-  }
+): void {
   const [g, h] = groups;
   for (let ci = 0; ci < cin; ci++) {
-    const d = to + ci * dstStride, a = g[0] + ci * srcStride, b = g[1] + ci * srcStride;
+    const d = to + ci * dstStride;
+    if (!g) {
+      dst.fill(0, d, d + cout);
+      continue;
+    }
+    const a = g[0] + ci * srcStride, b = g[1] + ci * srcStride;
     if (!h) {
       if (g.length === 1) { for (let o = 0; o < cout; o++) dst[d + o] = 0 + src[a + o]; }
       else for (let o = 0; o < cout; o++) dst[d + o] = 0 + (src[a + o] + src[b + o]);
@@ -195,7 +188,6 @@ function sumPairs(
       }
     }
   }
-  return true;
 }
 
 // y[n, 2a+s, 2b+t, c] = q[n, a+s·e, b+t·e, (s, t, c)] for q of
