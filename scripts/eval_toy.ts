@@ -7,6 +7,7 @@
  *     [--variants gan,gan-recon,discogan] [--out runs/eval_toy] [--backend auto]
  *     [--lr 0.002] [--decay-from 0.5] [--width 32] [--g-width N] [--d-width N]
  *     [--batch-size 128] [--lambda-recon 1] [--heldout 1000] [--precision fp32]
+ *     [--init pytorch|normal]
  *
  * Data and metrics: scripts/toy_mixtures.ts (A: 5 modes on a line, B: 10 on the
  * unit circle, σ = 0.03). Three objectives, each trained from the same seed
@@ -23,8 +24,10 @@
  * Networks (the paper's toy shapes): generators 3 linear layers with ReLU
  * between (2 → w → w → 2), discriminators 5 linear layers with ReLU between
  * (2 → w → w → w → w → 1) giving a logit; PyTorch's default Linear
- * initialisation from the seed. Losses: BCE on logits, D: 0.5·(BCE(real, 1) +
- * BCE(fake, 0)), G: non-saturating BCE(D(G(x)), 1), as the paper's code.
+ * initialisation from the seed (`--init normal`: N(0, 0.02) weights and zero
+ * biases, as DCGAN-era GAN code draws them). Losses: BCE on logits,
+ * D: 0.5·(BCE(real, 1) + BCE(fake, 0)), G: non-saturating BCE(D(G(x)), 1), as
+ * the paper's code.
  * Each iteration: one D step on fresh fakes, then one G step, each by
  * ops/minimize.ts with our PyTorch-exact Adam (betas 0.5, 0.999).
  *
@@ -38,6 +41,8 @@
  * paper's lr 2e-4 (no decay) DiscoGAN had 17% after 3000 iterations (seed 0,
  * wasm); the late decay is what brings the modes to σ's scale. λ = 1: λ = 10
  * did worse in a trial (66% within 3σ at lr 1e-3 over 2000 iterations).
+ * With `--init normal` and 12000 iterations (seeds 0, 1): DiscoGAN 5 modes,
+ * 94.8% and 94.5%; GAN alone 1 mode (seed 0) and 5 modes, 95.2% (seed 1).
  *
  * `--precision bf16` (onednn only) is accepted as `deno task train` accepts it,
  * so the learning benchmarks can all be run with it; it changes nothing here:
@@ -64,7 +69,7 @@ import { applyPrecision } from "../pipeline/precision.ts";
 import { Adam, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { minimize } from "../ops/minimize.ts";
 import { GAN_LOSSES } from "../ops/losses.ts";
-import { seededRandom } from "../pipeline/seeded.ts";
+import { seededNormal, seededRandom } from "../pipeline/seeded.ts";
 import { parseFlags } from "./cli_args.ts";
 import {
   constantAnswer,
@@ -104,6 +109,7 @@ const { values: flags } = parseFlags(Deno.args, {
   evalEvery: "number",
   decayFrom: "number",
   precision: "string",
+  init: "string",
 });
 const iterations = (flags.iterations as number | undefined) ?? 8000;
 const seed = (flags.seed as number | undefined) ?? 0;
@@ -117,6 +123,15 @@ const lambdaRecon = (flags.lambdaRecon as number | undefined) ?? 1;
 // Linear decay of the learning rate to 0 from this fraction of the run on
 // (1: constant), as CycleGAN's schedule: late steps refine instead of hopping.
 const decayFrom = (flags.decayFrom as number | undefined) ?? 0.5;
+// Initial weights: PyTorch's Linear default, or DCGAN's N(0, 0.02) with zero
+// biases (the paper's family of code). The small normal draw starts G_AB with
+// all five A modes on nearly one point, so whether the objective separates them
+// is what the run shows; the default draw has them apart before training.
+const INITS = ["pytorch", "normal"] as const;
+const init = String(flags.init ?? "pytorch") as (typeof INITS)[number];
+if (!INITS.includes(init)) {
+  throw new Error(`--init: unknown "${init}"; choose pytorch or normal`);
+}
 const heldoutCount = (flags.heldout as number | undefined) ?? 1000;
 const logEvery = (flags.logEvery as number | undefined) ?? 500;
 const evalEvery = (flags.evalEvery as number | undefined) ??
@@ -143,8 +158,9 @@ interface Mlp {
 }
 
 /**
- * PyTorch's default Linear initialisation, U(±1/√fan_in) for weights and
- * biases, from our seeded generator so that every backend starts alike.
+ * The `--init` draw, from our seeded generator so that every backend starts
+ * alike: PyTorch's default Linear initialisation, U(±1/√fan_in) for weights
+ * and biases, or N(0, 0.02) weights and zero biases.
  */
 function createMlp(name: string, sizes: number[]): Mlp {
   const random = seededRandom(`${seed}/init/${name}`);
@@ -155,12 +171,12 @@ function createMlp(name: string, sizes: number[]): Mlp {
     const bound = 1 / Math.sqrt(fanIn);
     const uniform = (n: number) =>
       Float32Array.from({ length: n }, () => (2 * random() - 1) * bound);
-    const w = tf.variable(
-      tf.tensor2d(uniform(fanIn * fanOut), [fanIn, fanOut]),
-      true,
-      `${name}.${i}.w`,
-    );
-    const b = tf.variable(tf.tensor1d(uniform(fanOut)), true, `${name}.${i}.b`);
+    const weights = init === "normal"
+      ? seededNormal(`${seed}/init/${name}/${i}`, fanIn * fanOut).map((v) => 0.02 * v)
+      : uniform(fanIn * fanOut);
+    const w = tf.variable(tf.tensor2d(weights, [fanIn, fanOut]), true, `${name}.${i}.w`);
+    const biases = init === "normal" ? new Float32Array(fanOut) : uniform(fanOut);
+    const b = tf.variable(tf.tensor1d(biases), true, `${name}.${i}.b`);
     layers.push({ w, b });
     params.set(`${name}.${i}.w`, w);
     params.set(`${name}.${i}.b`, b);
@@ -354,7 +370,9 @@ const report = {
     batchSize,
     generator: `MLP ${generatorSizes.join("-")}, ReLU between layers`,
     discriminator: `MLP ${discriminatorSizes.join("-")}, ReLU between layers, logit output`,
-    init: "PyTorch Linear default, U(±1/sqrt(fan_in)), seeded",
+    init: init === "normal"
+      ? "N(0, 0.02) weights, zero biases, seeded"
+      : "PyTorch Linear default, U(±1/sqrt(fan_in)), seeded",
     adam: adamOptions,
     lrSchedule: decayFrom < 1
       ? `constant to iteration ${Math.floor(decayFrom * iterations)}, then linear decay to 0`
