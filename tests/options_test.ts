@@ -136,8 +136,16 @@ Deno.test("a preset expands to explicit options, and explicit options override i
   assert.equal(resolveTrainOptions({ preset: "paper", ngf: undefined }).ngf, 64);
   const shape = resolveTrainOptions({ preset: "shape" });
   assert.deepEqual(
-    [shape.generator, shape.discriminator, shape.norm, shape.featureMatching],
-    ["resnet", "paper", "instance", 0],
+    [
+      shape.generator,
+      shape.discriminator,
+      shape.norm,
+      shape.featureMatching,
+      shape.cycleNoise,
+      shape.poolSize,
+      shape.lambdaCycle,
+    ],
+    ["resnet", "paper", "instance", 0.5, 0.2, 50, 10],
   );
   const plain = resolveTrainOptions({ preset: "pytorch-gan" });
   assert.equal(plain.generator, "unet");
