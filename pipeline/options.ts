@@ -100,7 +100,8 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
     choices: Object.keys(PRESETS),
     help: "a named set of options, expanded first (explicit options override it): " +
       "pytorch-gan = the defaults (colour, texture); shape = ResNet generator and " +
-      "whole-image discriminator (shape, pose); paper = the paper's networks and objective; " +
+      "whole-image discriminator, with feature matching, cycle noise and a pool of fakes " +
+      "(shape, pose, letters); paper = the paper's networks and objective; " +
       "paper-angle = its angle experiments",
     group: "Preset",
   },
