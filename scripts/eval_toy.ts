@@ -43,8 +43,9 @@
  * did worse in a trial (66% within 3σ at lr 1e-3 over 2000 iterations).
  * With `--init normal` and 12000 iterations (seeds 0, 1): DiscoGAN 5 modes,
  * 94.8% and 94.5%; GAN alone 1 mode (seed 0) and 5 modes, 95.2% (seed 1),
- * and on seeds 2-5 1, 1, 5 (79.9%) and 4 modes. At 16000 iterations DiscoGAN
- * ended lower, 89.1% (seed 0).
+ * and on seeds 2-5 1, 1, 5 (79.9%) and 4 modes; DiscoGAN on seeds 2 and 3,
+ * 4 modes (94.7%) and 5 (94.4%). At 16000 iterations DiscoGAN ended lower,
+ * 89.1% (seed 0).
  *
  * `--precision bf16` (onednn only) is accepted as `deno task train` accepts it,
  * so the learning benchmarks can all be run with it; it changes nothing here:
