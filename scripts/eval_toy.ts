@@ -47,7 +47,8 @@
  *   3σ on seeds 0, 1 and 3 (4 modes on seed 2); at width 64 it reached 95.6%,
  *   97.3% and 97.0% (seeds 0, 1, 2). The wider generator helps GAN alone too:
  *   on seed 0 it still misses (5 modes, 18.0% within 3σ), but on seeds 1 and
- *   2 it reached 5 modes and over 95%, so the contrast shows on seed 0 only.
+ *   2 it reached 5 modes and over 95%; on seed 3 GAN alone missed (4 modes) and
+ *   DiscoGAN reached 94.9%. So the contrast shows on seed 0 of those four.
  *   Batch 256 at width 32 also lifted DiscoGAN (96.1%, seed 0) but took 1.5
  *   times as long.
  * - No averaging: `--ema 0.999` at width 64 lifted seed 0 to 97.1%, seed 2 to
