@@ -13,6 +13,11 @@
 // A process per file keeps such a crash, should a new one appear, to the file
 // that caused it.
 //
+// Each process gets a scratch directory as its TMPDIR (Deno.makeTempDir,
+// Python's tempfile and torchrun all honour it): removed when the file passes,
+// kept and named when it fails, so that a run leaves nothing behind but what
+// explains a failure.
+//
 // A process that dies without its summary is reported with the file, the test
 // that was running, its exit code or signal, and its last lines of output; it
 // fails the run. Ends with "N passed, N failed" (a crashed file counts as one
@@ -33,6 +38,8 @@ interface FileResult {
   failed: number;
   seconds: number;
   crash?: string;
+  /** The file's TMPDIR, kept because it failed. */
+  scratch?: string;
 }
 
 async function testFiles(): Promise<string[]> {
@@ -52,13 +59,26 @@ function runningTest(lines: string[]): string | undefined {
 }
 
 async function runFile(file: string): Promise<FileResult> {
+  const scratch = await Deno.makeTempDir({ prefix: `discogan_${basename(file, ".ts")}_` });
+  const result = await runInScratch(file, scratch);
+  if (result.failed) result.scratch = scratch;
+  else {
+    // A process the file started may still hold it; that is no test's failure.
+    await Deno.remove(scratch, { recursive: true }).catch((e) =>
+      console.log(`could not remove ${scratch}: ${(e as Error).message}`)
+    );
+  }
+  return result;
+}
+
+async function runInScratch(file: string, scratch: string): Promise<FileResult> {
   const started = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["test", "-A", "--no-check", file],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", TMPDIR: scratch },
   }).spawn();
   const lines: string[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -150,6 +170,9 @@ if (import.meta.main) {
     for (const note of new Set(results.flatMap((r) => r.notes ?? []))) console.log(`  ${note}`);
   }
   for (const r of results.filter((r) => r.crash)) console.log(`\nCRASH: ${r.crash}`);
+  for (const r of results.filter((r) => r.scratch)) {
+    console.log(`\n${r.file} failed: its temporary files are kept in ${r.scratch}`);
+  }
   const passed = results.reduce((s, r) => s + r.passed, 0);
   const failed = results.reduce((s, r) => s + r.failed, 0);
   console.log(`\n${passed} passed, ${failed} failed`);
