@@ -14,6 +14,7 @@ import {
   ROLE_NAMES,
 } from "../models/discogan.ts";
 import { type OptionTable, resolveOptions } from "../models/options.ts";
+import { paperWidths } from "../models/paper_generator.ts";
 import { FakePool } from "./fake_pool.ts";
 
 /** The terms of the objective and their weights: the objective rows of the options table. */
@@ -143,9 +144,25 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
     default: "2,3,4",
     help: "discriminator layers feature matching compares (2 = the second conv)",
     group: "Training",
-    check: (v: string) => {
+    check: (v: string, o) => {
       if (!/^\d+(,\d+)*$/.test(v) || featureLayerList(v).some((l) => l < 2)) {
         throw new Error(`expected layer numbers from 2 up, comma-separated, got "${v}"`);
+      }
+      // Found here rather than at the first iteration: the paper discriminator
+      // has one level per halving down to 4x4.
+      const size = o.imageSize as number | undefined;
+      if (
+        (o.featureMatching as number) > 0 && o.discriminator === "paper" &&
+        size !== undefined && Number.isInteger(Math.log2(size)) && size >= 16
+      ) {
+        const levels = paperWidths(1, size).length;
+        const missing = featureLayerList(v).find((l) => l > levels);
+        if (missing !== undefined) {
+          throw new Error(
+            `layer ${missing} does not exist at image size ${size}: the paper discriminator has ` +
+              `layers 2..${levels} there (one more per doubling of the size); choose among them`,
+          );
+        }
       }
     },
   },

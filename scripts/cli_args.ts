@@ -63,3 +63,28 @@ export function parseFlags(
   }
   return { values, positionals: parsed.positionals };
 }
+
+/**
+ * For scripts written as top-level code: an {@link OptionError} that nothing
+ * catches is printed as `error: --flag: what works` and the process exits with
+ * code 2, as `deno task train` does, instead of ending in a stack trace. Call
+ * it before the options are read.
+ *
+ * @example
+ * ```ts
+ * import { exitOnOptionError, parseFlags } from "./cli_args.ts";
+ * exitOnOptionError();
+ * parseFlags(["--nope"], {}); // prints "error: --nope: Unknown option '--nope' ...; see --help", exits 2
+ * ```
+ */
+export function exitOnOptionError(): void {
+  const report = (e: Event, error: unknown) => {
+    if (!(error instanceof OptionError)) return;
+    e.preventDefault();
+    console.error(`error: ${error.message}`);
+    Deno.exit(2);
+  };
+  // A top-level await makes a module's own throw a rejection; both are covered.
+  globalThis.addEventListener("unhandledrejection", (e) => report(e, e.reason));
+  globalThis.addEventListener("error", (e) => report(e, e.error));
+}

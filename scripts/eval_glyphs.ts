@@ -8,7 +8,9 @@
  *
  * Training options: those of `deno task train` (its option table), with this
  * benchmark's budget over a preset's sizes: 1000 iterations, widths 8, batch 8,
- * no flips (a flipped letter is another letter).
+ * no flips (a flipped letter is another letter). Glyphs are drawn at
+ * `--image-size` (64 by default), their shifts, strokes and the reader's
+ * `--match-shift` (3 at 64) scaled with it.
  *
  * Training set: `--train-per-char` augmented renders (seeded shift, scale,
  * stroke width) of every letter in each domain, drawn in independent shuffles
@@ -38,7 +40,7 @@ import { applyPrecision } from "../pipeline/precision.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { flagKinds } from "../models/options.ts";
 import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../pipeline/options.ts";
-import { type FlagKind, parseFlags } from "./cli_args.ts";
+import { exitOnOptionError, type FlagKind, parseFlags } from "./cli_args.ts";
 import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
 import { memorySource } from "../pipeline/memory_source.ts";
@@ -74,6 +76,7 @@ const BENCHMARK_FLAGS: Record<string, FlagKind> = {
   dropout: "boolean",
   pairedGlyphs: "boolean",
 };
+exitOnOptionError();
 const { values: flags } = parseFlags(Deno.args, {
   ...flagKinds(TRAIN_OPTIONS),
   ...BENCHMARK_FLAGS,
@@ -97,7 +100,9 @@ const chars = String(own("chars") ?? LOWERCASE);
 const fontA = String(own("fontA") ?? PLAIN_FONT), fontB = String(own("fontB") ?? SCRIPT_FONT);
 const trainPerChar = Number(own("trainPerChar") ?? 32);
 const heldoutPerChar = Number(own("heldoutPerChar") ?? 4);
-const matchShift = Number(own("matchShift") ?? 3);
+// Renders at --image-size (64 by default); shifts and strokes scale with it.
+const S = options.imageSize;
+const matchShift = Number(own("matchShift") ?? Math.round((3 * S) / GLYPH_SIZE));
 const evalEvery = Number(own("evalEvery") ?? 0) || Math.max(1, Math.round(iterations / 10));
 const logEvery = Number(own("logEvery") ?? 50);
 const outDir = String(own("out") ?? "runs/eval_glyphs");
@@ -106,8 +111,6 @@ const pairedGlyphs = own("pairedGlyphs") === true;
 const dropout = own("dropout") !== false;
 const backend = await useBackend(options.backend);
 applyPrecision(options.precision, backend);
-
-const S = GLYPH_SIZE;
 
 // ---------------------------------------------------------------- data
 const t0 = performance.now();

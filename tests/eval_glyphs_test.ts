@@ -1,27 +1,33 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
+// Runs the benchmark on three letters, two renders each, for two iterations of
+// widths 4; `args` add to that. Returns the report, after checking the exit code.
+async function tinyRun(out: string, args: string[] = []) {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "scripts/eval_glyphs.ts",
+      ...["--chars", "aox", "--train-per-char", "2", "--heldout-per-char", "2"],
+      ...["--iterations", "2", "--ngf", "4", "--ndf", "4", "--batch-size", "2"],
+      ...["--backend", "cpu", "--out", out, ...args],
+    ],
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+}
+
 // A tiny run of the glyph benchmark through its command line: the report has
 // the result and every baseline, and the reader reads real script letters,
 // the held-out renders and those in styles no training image has.
 Deno.test("eval:glyphs writes its report with the reader's ceiling and its tolerance", async () => {
   const out = await Deno.makeTempDir();
   try {
-    const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "scripts/eval_glyphs.ts",
-        ...["--chars", "aox", "--train-per-char", "2", "--heldout-per-char", "2"],
-        ...["--iterations", "2", "--ngf", "4", "--ndf", "4", "--batch-size", "2"],
-        ...["--backend", "cpu", "--out", out],
-      ],
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    assert.equal(code, 0, new TextDecoder().decode(stderr));
-    const report = JSON.parse(await Deno.readTextFile(join(out, "report.json")));
+    const report = await tinyRun(out);
     const { baselines, result } = report;
     assert.ok(result.accuracy >= 0 && result.accuracy <= 1);
     assert.equal(Object.keys(result.perChar).sort().join(""), "aox");
@@ -33,6 +39,21 @@ Deno.test("eval:glyphs writes its report with the reader's ceiling and its toler
     }
     const png = await Deno.readFile(join(out, "grid.png"));
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+// --image-size draws the glyphs, and reads them, at that size: the reader still
+// reads every real held-out script letter at 32 px.
+Deno.test("eval:glyphs runs at --image-size 32, its reader scaled with it", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const report = await tinyRun(out, [
+      ...["--preset", "shape", "--image-size", "32", "--feature-layers", "2,3"],
+    ]);
+    assert.equal(report.settings.options.imageSize, 32);
+    assert.equal(report.baselines.classifierCeiling.accuracy, 1);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -94,6 +94,28 @@ Deno.test("the CLI refuses bad values before any work, naming the option", async
   }
 });
 
+Deno.test("the benchmarks refuse bad options as train does: the option named, no stack", async () => {
+  const cwd = await Deno.makeTempDir();
+  for (
+    const [name, args, message] of [
+      [
+        "eval_glyphs.ts",
+        ["--preset", "shape", "--image-size", "32"],
+        /^error: --feature-layers: /m,
+      ],
+      ["eval_glyphs.ts", ["--colour"], /^error: --colour: /m],
+      ["eval_toy.ts", ["--iterations", "many"], /^error: --iterations: expected a number/m],
+    ] as [string, string[], RegExp][]
+  ) {
+    const { code, text } = await run(name, args, cwd);
+    assert.equal(code, 2, `${name} ${args.join(" ")}: ${text}`);
+    assert.match(text, message);
+    assert.doesNotMatch(text, /^\s+at /m, "no stack trace");
+  }
+  assert.deepEqual([...Deno.readDirSync(cwd)], [], "nothing was written");
+  await Deno.remove(cwd);
+});
+
 Deno.test("missing data folders stop the run before training, naming the path", async () => {
   const cwd = await Deno.makeTempDir();
   const { code, text } = await run(
@@ -164,6 +186,14 @@ Deno.test("the paper's options are checked and refused with the option's name", 
     [{ featureMatching: 1.5, discriminator: "paper" }, /^--feature-matching/],
     [{ featureLayers: "1,2" }, /^--feature-layers: expected layer numbers from 2 up/],
     [{ featureLayers: "two" }, /^--feature-layers/],
+    [
+      { preset: "shape", imageSize: 32 },
+      /^--feature-layers: layer 4 does not exist at image size 32: .* layers 2\.\.3 there/,
+    ],
+    [
+      { preset: "paper-angle", imageSize: 16, ngf: 4, ndf: 4 },
+      /^--feature-layers: layer 3 does not exist at image size 16/,
+    ],
     [{ defaultRate: 2 }, /^--default-rate/],
     [{ ganCurriculum: -1 }, /^--gan-curriculum/],
     [{ dUpdateInterval: 0 }, /^--d-update-interval/],
@@ -181,6 +211,16 @@ Deno.test("the paper's options are checked and refused with the option's name", 
       JSON.stringify(options),
     );
   }
+});
+
+Deno.test("feature layers that a size has are accepted, and any when feature matching is off", () => {
+  assert.equal(resolveTrainOptions({ preset: "shape", imageSize: 128 }).featureLayers, "2,3,4");
+  const small = { preset: "shape", imageSize: 32, featureLayers: "2,3" } as const;
+  assert.equal(resolveTrainOptions(small).featureMatching, 0.5);
+  assert.equal(
+    resolveTrainOptions({ preset: "shape", imageSize: 32, featureMatching: 0 }).imageSize,
+    32,
+  );
 });
 
 Deno.test("--help lists every option of the table, each line within 100 columns", async () => {
