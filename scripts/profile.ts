@@ -10,8 +10,9 @@ import { createDiscoGan } from "../models/discogan.ts";
 import { resolveTrainOptions, type TrainOptions } from "../pipeline/options.ts";
 import { discoGanIteration } from "../pipeline/iteration.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
-import { parseFlags } from "./cli_args.ts";
+import { exitOnOptionError, parseFlags } from "./cli_args.ts";
 
+exitOnOptionError();
 const { values: flags, positionals: positional } = parseFlags(Deno.args, {
   generator: "string",
   discriminator: "string",

@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { tf } from "../ops/tf.ts";
 import { ensureDefaultDataset } from "../pipeline/default_dataset.ts";
 import { disposeTrainResult, train } from "../pipeline/train.ts";
-import { parseFlags } from "./cli_args.ts";
+import { exitOnOptionError, parseFlags } from "./cli_args.ts";
 
+exitOnOptionError();
 const { values } = parseFlags(Deno.args, {
   iterations: "number",
   backend: "string",
