@@ -90,6 +90,7 @@ import { Adam, DISCOGAN_ADAM } from "../ops/adam.ts";
 import { minimize } from "../ops/minimize.ts";
 import { GAN_LOSSES } from "../ops/losses.ts";
 import { seededNormal, seededRandom } from "../pipeline/seeded.ts";
+import { OptionError } from "../pipeline/options.ts";
 import { exitOnOptionError, parseFlags } from "./cli_args.ts";
 import {
   constantAnswer,
@@ -156,14 +157,14 @@ const decayFrom = (flags.decayFrom as number | undefined) ?? 0.5;
 const INITS = ["normal", "pytorch"] as const;
 const init = String(flags.init ?? "normal") as (typeof INITS)[number];
 if (!INITS.includes(init)) {
-  throw new Error(`--init: unknown "${init}"; choose normal or pytorch`);
+  throw new OptionError("--init", `unknown "${init}"; choose normal or pytorch`);
 }
 // Polyak averaging of G_AB's weights (0: off): the translation judged is the
 // exponential moving average of the weights over the last ~1/(1 − ema) steps,
 // as StyleGAN's generator, instead of the last step's weights alone.
 const ema = (flags.ema as number | undefined) ?? 0;
 if (!(ema >= 0 && ema < 1)) {
-  throw new Error(`--ema: ${ema} is outside [0, 1); try 0.999, or 0 for off`);
+  throw new OptionError("--ema", `${ema} is outside [0, 1); try 0.999, or 0 for off`);
 }
 const heldoutCount = (flags.heldout as number | undefined) ?? 1000;
 const logEvery = (flags.logEvery as number | undefined) ?? 500;
@@ -171,7 +172,7 @@ const evalEvery = (flags.evalEvery as number | undefined) ??
   Math.max(1, Math.round(iterations / 10));
 const variants = String(flags.variants ?? VARIANTS.join(",")).split(",").map((v) => {
   if (!VARIANTS.includes(v as Variant)) {
-    throw new Error(`--variants: unknown "${v}"; choose from ${VARIANTS.join(", ")}`);
+    throw new OptionError("--variants", `unknown "${v}"; choose from ${VARIANTS.join(", ")}`);
   }
   return v as Variant;
 });
