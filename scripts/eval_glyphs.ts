@@ -25,6 +25,13 @@
  * (real B renders in styles no training image has: strokes 0.8-4 px, scale
  * ±20%).
  *
+ * Beside the benchmark's number (`otherDirections` in the report), read the
+ * same way against the plain templates: G_BA on held-out B renders, and the
+ * round trips G_BA(G_AB(a)) (plain) and G_AB(G_BA(b)) (script). `hiddenShare`
+ * is the share of misread translations whose round trip still reads right:
+ * the letter went through in detail the reader does not count, so the cycle
+ * term was met without the translation showing the letter.
+ *
  * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
  *
@@ -132,12 +139,12 @@ const [trainA, trainB, heldA, heldB, unseenB] = await settleAll([
   render(fontB, heldoutPerChar, "unseen-styles", UNSEEN_STYLES),
 ]);
 const templates = await glyphTemplates(fontB, chars, S, unitScale);
-const templateList = [...templates.values()];
+const plainTemplates = await glyphTemplates(fontA, chars, S, unitScale);
 const renderSeconds = (performance.now() - t0) / 1000;
 
 const toTensor = (images: readonly GlyphImage[]): tf.Tensor4D =>
   tf.tensor4d(toSignedUnit(images), [images.length, S, S, 3]);
-const heldATensor = toTensor(heldA);
+const heldATensor = toTensor(heldA), heldBTensor = toTensor(heldB);
 
 // ---------------------------------------------------------------- metric
 /** Ink map (1 - grey, grey in [0, 1]) of RGB values in [0, 1]. */
@@ -184,11 +191,18 @@ function correlation(a: Prepared, b: Prepared, dx: number, dy: number): number {
   return varA <= 1e-9 || varB <= 1e-9 ? -1 : cov / Math.sqrt(varA * varB);
 }
 
-const preparedTemplates = templateList.map((t) => ({
-  char: t.char,
-  ...prepare(inkOf(t.pixels, 1 / 255)),
-  signed: toSignedUnit([t]),
-}));
+/** A font's clean templates, ready to read images against. */
+type Reader = (Prepared & { char: string; signed: Float32Array })[];
+
+function readerOf(clean: Map<string, GlyphImage>): Reader {
+  return [...clean.values()].map((t) => ({
+    char: t.char,
+    ...prepare(inkOf(t.pixels, 1 / 255)),
+    signed: toSignedUnit([t]),
+  }));
+}
+// Script letters (the benchmark's reader), and plain letters for G_BA's direction.
+const scriptReader = readerOf(templates), plainReader = readerOf(plainTemplates);
 
 interface Judged {
   /** Fraction classified as their own letter. */
@@ -199,8 +213,8 @@ interface Judged {
   predicted: string[];
 }
 
-/** Classifies images (NHWC, [-1, 1], flat) against the B templates. */
-function judge(images: Float32Array, truth: readonly string[]): Judged {
+/** Classifies images (NHWC, [-1, 1], flat) against a font's templates (B's by default). */
+function judge(images: Float32Array, truth: readonly string[], reader = scriptReader): Judged {
   const px = S * S * 3;
   let correct = 0, l1 = 0;
   const predicted: string[] = [];
@@ -209,7 +223,7 @@ function judge(images: Float32Array, truth: readonly string[]): Judged {
     const unit = x.map((v) => (v + 1) / 2);
     const a = prepare(inkOf(unit, 1));
     let best = -Infinity, bestChar = "";
-    for (const t of preparedTemplates) {
+    for (const t of reader) {
       for (let dy = -matchShift; dy <= matchShift; dy++) {
         for (let dx = -matchShift; dx <= matchShift; dx++) {
           const r = correlation(a, t, dx, dy);
@@ -219,7 +233,7 @@ function judge(images: Float32Array, truth: readonly string[]): Judged {
     }
     predicted.push(bestChar);
     if (bestChar === truth[i]) correct++;
-    const target = preparedTemplates.find((t) => t.char === truth[i])!.signed;
+    const target = reader.find((t) => t.char === truth[i])!.signed;
     let d = 0;
     for (let k = 0; k < px; k++) d += Math.abs(x[k] - target[k]);
     l1 += d / px / 2; // [-1, 1] distance to [0, 1] grey levels
@@ -227,16 +241,22 @@ function judge(images: Float32Array, truth: readonly string[]): Judged {
   return { accuracy: correct / truth.length, l1: l1 / truth.length, predicted };
 }
 
-const heldTruth = heldA.map((g) => g.char);
+const heldTruth = heldA.map((g) => g.char), heldTruthB = heldB.map((g) => g.char);
 
-async function translateHeldOut(g: Network): Promise<Float32Array> {
+/** `images` through each generator in turn (dropout off), 32 at a time. */
+async function translateHeldOut(
+  generators: Network | Network[],
+  images: tf.Tensor4D = heldATensor,
+): Promise<Float32Array> {
+  const chain = [generators].flat();
   const out: Float32Array[] = [];
-  for (let i = 0; i < heldA.length; i += 32) {
-    const n = Math.min(32, heldA.length - i);
+  for (let i = 0; i < images.shape[0]; i += 32) {
+    const n = Math.min(32, images.shape[0] - i);
     const y = tf.tidy(() =>
-      g.apply(tf.slice(heldATensor, [i, 0, 0, 0], [n, S, S, 3]) as tf.Tensor4D, {
-        training: false,
-      })
+      chain.reduce(
+        (x, g) => g.apply(x, { training: false }),
+        tf.slice(images, [i, 0, 0, 0], [n, S, S, 3]) as tf.Tensor4D,
+      )
     );
     out.push((await y.data()) as Float32Array);
     y.dispose();
@@ -319,10 +339,34 @@ const wallTrain = (performance.now() - tTrain) / 1000;
 const outputs = await translateHeldOut(models.gAB);
 const final = judge(outputs, heldTruth);
 curve.push({ iteration: iterations, accuracy: final.accuracy, l1: final.l1 });
+// The other direction and both round trips, each read by its target font's reader.
+// A round trip that reads right where the translation read wrong means G_BA found
+// the letter in detail the reader (and D_B) did not count: CycleGAN's hidden code.
+const reverse = judge(await translateHeldOut(models.gBA, heldBTensor), heldTruthB, plainReader);
+const cycleA = judge(await translateHeldOut([models.gAB, models.gBA]), heldTruth, plainReader);
+const cycleB = judge(
+  await translateHeldOut([models.gBA, models.gAB], heldBTensor),
+  heldTruthB,
+);
+const misread = heldTruth.flatMap((c, i) => final.predicted[i] === c ? [] : [i]);
+const recovered = misread.filter((i) => cycleA.predicted[i] === heldTruth[i]).length;
+const hiddenShare = misread.length ? recovered / misread.length : 0;
+const plainCeiling = judge(toSignedUnit(heldA), heldTruth, plainReader);
+const reverseIdentity = judge(toSignedUnit(heldB), heldTruthB, plainReader);
 const wall = (performance.now() - t0) / 1000;
 
-const perChar: Record<string, string> = {};
-heldTruth.forEach((c, i) => perChar[c] = (perChar[c] ?? "") + final.predicted[i]);
+/** Each letter's predictions, in held-out order: "a" -> "aaoa". */
+function byLetter(truth: readonly string[], predicted: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  truth.forEach((c, i) => out[c] = (out[c] ?? "") + predicted[i]);
+  return out;
+}
+const perChar = byLetter(heldTruth, final.predicted);
+const readout = (j: Judged, truth: readonly string[]) => ({
+  accuracy: j.accuracy,
+  l1: j.l1,
+  perChar: byLetter(truth, j.predicted),
+});
 
 await Deno.mkdir(outDir, { recursive: true });
 const settings = {
@@ -347,11 +391,22 @@ const settings = {
 const report = {
   settings,
   result: { accuracy: final.accuracy, l1: final.l1, perChar },
+  // G_BA(held-out B) read as plain letters; G_BA(G_AB(a)) as plain, G_AB(G_BA(b)) as
+  // script; hiddenShare: of the misread translations, those whose round trip reads right.
+  otherDirections: {
+    reverse: readout(reverse, heldTruthB),
+    cycleA: readout(cycleA, heldTruth),
+    cycleB: readout(cycleB, heldTruthB),
+    hiddenShare,
+  },
   baselines: {
     identity: { accuracy: identity.accuracy, l1: identity.l1 },
     untrained: { accuracy: untrained.accuracy, l1: untrained.l1 },
     classifierCeiling: { accuracy: ceiling.accuracy, l1: ceiling.l1 },
     unseenStyles: { accuracy: unseenStyles.accuracy, l1: unseenStyles.l1, ranges: UNSEEN_STYLES },
+    // For G_BA's direction: the plain reader on real held-out A, and on B as is.
+    plainCeiling: { accuracy: plainCeiling.accuracy, l1: plainCeiling.l1 },
+    reverseIdentity: { accuracy: reverseIdentity.accuracy, l1: reverseIdentity.l1 },
   },
   timing: {
     wallSeconds: wall,
@@ -385,6 +440,14 @@ console.table({
     "L1 to true B": unseenStyles.l1.toFixed(4),
   },
 });
+console.log(
+  `G_BA (${fontB} to ${fontA}) ${pct(reverse.accuracy)} (B as is ${
+    pct(reverseIdentity.accuracy)
+  }, ` +
+    `real A ${pct(plainCeiling.accuracy)}); round trips read back: A->B->A ` +
+    `${pct(cycleA.accuracy)}, B->A->B ${pct(cycleB.accuracy)}; ` +
+    `${recovered} of ${misread.length} misread translations read right after the round trip`,
+);
 console.log(
   `wall ${wall.toFixed(0)} s (training ${wallTrain.toFixed(0)} s), ` +
     `${(trainSeconds / Math.max(1, iterations)).toFixed(3)} s/iteration; ` +

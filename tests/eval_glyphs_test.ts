@@ -23,7 +23,8 @@ async function tinyRun(out: string, args: string[] = []) {
 
 // A tiny run of the glyph benchmark through its command line: the report has
 // the result and every baseline, and the reader reads real script letters,
-// the held-out renders and those in styles no training image has.
+// the held-out renders and those in styles no training image has; the plain
+// reader reads the real plain letters, and G_BA's direction is reported too.
 Deno.test("eval:glyphs writes its report with the reader's ceiling and its tolerance", async () => {
   const out = await Deno.makeTempDir();
   try {
@@ -37,6 +38,24 @@ Deno.test("eval:glyphs writes its report with the reader's ceiling and its toler
     for (const key of ["identity", "untrained"]) {
       assert.ok(baselines[key].accuracy >= 0 && baselines[key].accuracy <= 1, key);
     }
+    // G_BA's direction and the round trips, read by the plain and script readers.
+    // (Three letters drawn large: the plain reader may take a shifted "a" for "o".)
+    assert.ok(baselines.plainCeiling.accuracy >= 2 / 3, JSON.stringify(baselines.plainCeiling));
+    const { reverse, cycleA, cycleB, hiddenShare } = report.otherDirections;
+    for (const read of [reverse, cycleA, cycleB]) {
+      assert.equal(Object.keys(read.perChar).sort().join(""), "aox");
+      assert.ok(read.accuracy >= 0 && read.accuracy <= 1);
+    }
+    // hiddenShare, recounted from the two readings: misread, yet back right.
+    let misread = 0, recovered = 0;
+    for (const [c, predicted] of Object.entries(result.perChar as Record<string, string>)) {
+      [...predicted].forEach((p, k) => {
+        if (p === c) return;
+        misread++;
+        if (cycleA.perChar[c][k] === c) recovered++;
+      });
+    }
+    assert.equal(hiddenShare, misread ? recovered / misread : 0);
     const png = await Deno.readFile(join(out, "grid.png"));
     assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
   } finally {
