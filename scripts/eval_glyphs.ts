@@ -35,8 +35,9 @@
  * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
  *
- * Writes `report.json` and `grid.png` (rows: letters; per held-out render:
- * A | G_AB(A) | nearest template, the template framed red when wrong) to --out.
+ * Writes `report.json`, `grid.png` (rows: letters; per held-out render:
+ * A | G_AB(A) | nearest template, the template framed red when wrong) and
+ * `grid_reverse.png` (the same for B | G_BA(B) | nearest plain template) to --out.
  * @module
  */
 import { join } from "node:path";
@@ -342,7 +343,8 @@ curve.push({ iteration: iterations, accuracy: final.accuracy, l1: final.l1 });
 // The other direction and both round trips, each read by its target font's reader.
 // A round trip that reads right where the translation read wrong means G_BA found
 // the letter in detail the reader (and D_B) did not count: CycleGAN's hidden code.
-const reverse = judge(await translateHeldOut(models.gBA, heldBTensor), heldTruthB, plainReader);
+const reversed = await translateHeldOut(models.gBA, heldBTensor);
+const reverse = judge(reversed, heldTruthB, plainReader);
 const cycleA = judge(await translateHeldOut([models.gAB, models.gBA]), heldTruth, plainReader);
 const cycleB = judge(
   await translateHeldOut([models.gBA, models.gAB], heldBTensor),
@@ -419,6 +421,13 @@ const report = {
 };
 await Deno.writeTextFile(join(outDir, "report.json"), JSON.stringify(report, null, 2) + "\n");
 await writeGrid(join(outDir, "grid.png"), outputs, final.predicted);
+await writeGrid(
+  join(outDir, "grid_reverse.png"),
+  reversed,
+  reverse.predicted,
+  heldB,
+  plainTemplates,
+);
 
 console.log(`\nresults (${heldA.length} held-out ${fontA} glyphs, ${chars.length} letters)`);
 console.table({
@@ -457,8 +466,17 @@ console.log(
     `precision ${options.precision}; report in ${outDir}`,
 );
 
-/** Rows: letters; per held-out render: A | G_AB(A) | nearest template (red frame if wrong). */
-async function writeGrid(path: string, fakes: Float32Array, predicted: string[]): Promise<void> {
+/**
+ * Rows: letters; per held-out render: input | its translation | nearest template
+ * (red frame if wrong). By default A | G_AB(A) | script template.
+ */
+async function writeGrid(
+  path: string,
+  fakes: Float32Array,
+  predicted: string[],
+  inputs: readonly GlyphImage[] = heldA,
+  targetTemplates: Map<string, GlyphImage> = templates,
+): Promise<void> {
   const gap = 6, triple = 3 * S + gap;
   const rows = chars.length, cols = heldoutPerChar;
   const width = cols * triple - gap, height = rows * (S + 2) - 2;
@@ -482,7 +500,7 @@ async function writeGrid(path: string, fakes: Float32Array, predicted: string[])
     }
   };
   const px = S * S * 3;
-  heldA.forEach((g, i) => {
+  inputs.forEach((g, i) => {
     const row = chars.indexOf(g.char), col = i % cols;
     const x0 = col * triple, y0 = row * (S + 2);
     put(g.pixels, (v) => v, x0, y0);
@@ -492,7 +510,7 @@ async function writeGrid(path: string, fakes: Float32Array, predicted: string[])
       x0 + S,
       y0,
     );
-    put(templates.get(predicted[i])!.pixels, (v) => v, x0 + 2 * S, y0);
+    put(targetTemplates.get(predicted[i])!.pixels, (v) => v, x0 + 2 * S, y0);
     if (predicted[i] !== g.char) frame(x0 + 2 * S, y0);
   });
   await sharp(img, { raw: { width, height, channels: 3 } }).png().toFile(path);
