@@ -27,7 +27,6 @@ export * from "./ops/batch_norm.ts";
 export * from "./ops/norm_act.ts";
 export * from "./ops/leaky_relu.ts";
 export * from "./ops/padding.ts";
-export * from "./ops/gaussian_blur.ts";
 export * from "./ops/upsample.ts";
 export * from "./ops/upsample_conv.ts";
 export * from "./ops/conv.ts";

@@ -9,7 +9,6 @@
 import { type Scalar, type Tensor4D, tf } from "../ops/tf.ts";
 import { withoutTape } from "../ops/gradients.ts";
 import { distance, ganLoss } from "../ops/losses.ts";
-import { gaussianBlur } from "../ops/gaussian_blur.ts";
 import { minimize, type Objective } from "../ops/minimize.ts";
 import type { Network } from "../models/network.ts";
 import type { PaperDiscriminator } from "../models/paper_discriminator.ts";
@@ -317,20 +316,19 @@ export function generatorPasses(
     return {
       fakeB,
       fakeA,
-      recovA: run(gBA, wayBack(state, fakeB, "b"), 2),
-      recovB: run(gAB, wayBack(state, fakeA, "a"), 3),
+      recovA: run(gBA, cycleNoise(state, fakeB, "b"), 2),
+      recovB: run(gAB, cycleNoise(state, fakeA, "a"), 3),
     };
   }
-  const both = run(gAB, tf.concat([batch.realA, wayBack(state, fakeA, "a")], 0), 0);
+  const both = run(gAB, tf.concat([batch.realA, cycleNoise(state, fakeA, "a")], 0), 0);
   const [fakeB, recovB] = tf.split(both, [n, fakeA.shape[0]], 0) as [Tensor4D, Tensor4D];
-  return { fakeB, fakeA, recovA: run(gBA, wayBack(state, fakeB, "b"), 2), recovB };
+  return { fakeB, fakeA, recovA: run(gBA, cycleNoise(state, fakeB, "b"), 2), recovB };
 }
 
-// A translation on its way back for the cycle term: blurred, then with the
-// objective's Gaussian noise added (the same numbers for the same seed,
-// iteration, domain and row: a resumed run and the PyTorch bridge draw them alike).
-function wayBack(state: TrainingState, translation: Tensor4D, domain: "a" | "b"): Tensor4D {
-  const fake = gaussianBlur(translation, state.losses.cycleBlur);
+// A translation on its way back for the cycle term, with the objective's
+// Gaussian noise added (the same numbers for the same seed, iteration, domain
+// and row: a resumed run and the PyTorch bridge draw them alike).
+function cycleNoise(state: TrainingState, fake: Tensor4D, domain: "a" | "b"): Tensor4D {
   const sigma = state.losses.cycleNoise;
   if (!sigma) return fake;
   const [n, h, w, c] = fake.shape, per = h * w * c;

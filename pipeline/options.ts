@@ -181,7 +181,6 @@ export const TRAIN_OPTIONS: OptionTable<TrainOptions> = {
   startingRate: OBJECTIVE_OPTIONS.startingRate,
   ganCurriculum: OBJECTIVE_OPTIONS.ganCurriculum,
   cycleNoise: OBJECTIVE_OPTIONS.cycleNoise,
-  cycleBlur: OBJECTIVE_OPTIONS.cycleBlur,
   poolSize: OBJECTIVE_OPTIONS.poolSize,
   weightDecay: OPTIMIZER_OPTIONS.weightDecay,
   dUpdateInterval: OPTIMIZER_OPTIONS.dUpdateInterval,

@@ -63,14 +63,6 @@ export interface ObjectiveOptions {
    */
   cycleNoise: number;
   /**
-   * Standard deviation, in pixels, of a Gaussian blur of each translation on
-   * its way back for the cycle term, before {@link cycleNoise} (0: none). The
-   * noise drowns faint detail; a hidden copy of the input can also sit in
-   * small shifts of stroke and outline, which the blur takes away, so the
-   * input must come back through the translation's coarse shape.
-   */
-  cycleBlur: number;
-  /**
    * Size of each discriminator's pool of past fakes (CycleGAN's 50; see
    * {@link FakePool}); 0: the discriminators see only the newest fakes.
    */
@@ -204,15 +196,6 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
     max: 2,
     help: "std of Gaussian noise added to translations before they are translated back for " +
       "the cycle term (keeps the generators from hiding the input in faint detail); 0: none",
-    group: "Training",
-  },
-  cycleBlur: {
-    kind: "real",
-    default: 0,
-    min: 0,
-    max: 8,
-    help: "std in pixels of a Gaussian blur of translations on their way back for the cycle " +
-      "term, before --cycle-noise (only coarse shape can carry the input back); 0: none",
     group: "Training",
   },
   poolSize: {

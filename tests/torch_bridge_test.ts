@@ -150,13 +150,11 @@ async function compareAdam(ours: TrainingState, theirs: TrainingState, where: st
 
 const CASES: [string, Partial<TrainOptions>, number][] = [
   // The default networks and objective with the identity term, a pool (the warm-up
-  // iterations fill it, so the step draws its coin flips), and blur then noise on the
-  // way back.
-  ["pytorch-gan preset, identity, pool, cycle blur and noise", {
+  // iterations fill it, so the step draws its coin flips) and noise on the way back.
+  ["pytorch-gan preset, identity, pool, cycle noise", {
     ...PRESETS["pytorch-gan"],
     lambdaIdentity: 5,
     poolSize: 3,
-    cycleBlur: 1,
     cycleNoise: 0.1,
   }, 2],
   // The paper's networks and objective: BatchNorm, feature matching, curriculum, weight

@@ -70,21 +70,6 @@ def learning_rate(lr, iteration, total, decay):
 
 # --- the pool of past fakes (pipeline/fake_pool.ts) ----------------------------------------
 
-def gaussian_blur(x, sigma):
-    """Each channel of x (NCHW) blurred by a Gaussian of sigma pixels, cut at ceil(2 sigma),
-    in two 1-D passes over a replicated border (ops/gaussian_blur.ts)."""
-    if not sigma:
-        return x
-    radius = math.ceil(2 * sigma)
-    w = torch.tensor([math.exp(-(i * i) / (2 * sigma * sigma)) for i in range(-radius, radius + 1)],
-                     dtype=x.dtype, device=x.device)
-    w = w / w.sum()
-    c = x.shape[1]
-    padded = F.pad(x, [radius] * 4, mode="replicate")
-    down = F.conv2d(padded, w.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return F.conv2d(down, w.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-
-
 class FakePool:
     """CycleGAN's image buffer with the trainer's seeded coin flips. Images are kept NCHW."""
 
@@ -169,14 +154,12 @@ class Trainer:
         fake_a = self.g_ba(real_b)
         fake_b = self.g_ab(real_a)
         return {"fake_a": fake_a, "fake_b": fake_b,
-                "recov_a": self.g_ba(self.way_back(fake_b, "b")),
-                "recov_b": self.g_ab(self.way_back(fake_a, "a"))}
+                "recov_a": self.g_ba(self.cycle_noise(fake_b, "b")),
+                "recov_b": self.g_ab(self.cycle_noise(fake_a, "a"))}
 
-    def way_back(self, translation, domain):
-        """The translation on its way back: blurred (cycleBlur), then with the objective's
-        seeded Gaussian noise (the trainer's numbers: keyed by seed, iteration, domain and
-        global row)."""
-        fake = gaussian_blur(translation, self.o.get("cycleBlur", 0))
+    def cycle_noise(self, fake, domain):
+        """The translation on its way back, with the objective's seeded Gaussian noise (the
+        trainer's numbers: keyed by seed, iteration, domain and global row)."""
         sigma = self.o.get("cycleNoise", 0)
         if not sigma:
             return fake
