@@ -39,7 +39,8 @@ Deno.test("eval:glyphs writes its report with the reader's ceiling and its toler
       assert.ok(baselines[key].accuracy >= 0 && baselines[key].accuracy <= 1, key);
     }
     // G_BA's direction and the round trips, read by the plain and script readers.
-    // (Three letters drawn large: the plain reader may take a shifted "a" for "o".)
+    // (Three letters are drawn larger than 26 are: in trial runs of this size the plain
+    // reader read 67-88% of their held-out renders, against 100% on the full alphabet.)
     assert.ok(baselines.plainCeiling.accuracy >= 2 / 3, JSON.stringify(baselines.plainCeiling));
     const { reverse, cycleA, cycleB, hiddenShare } = report.otherDirections;
     for (const read of [reverse, cycleA, cycleB]) {
