@@ -47,6 +47,20 @@ export const PAPER_MIN_SIZE = 16;
 export const PAPER_BOTTLENECK = 100;
 
 /**
+ * Whether the paper's networks take a square image of side `size`: a power of
+ * two from {@link PAPER_MIN_SIZE} up.
+ *
+ * @example
+ * ```ts
+ * import { isPaperSize } from "./paper_generator.ts";
+ * console.log(isPaperSize(64), isPaperSize(48)); // true false
+ * ```
+ */
+export function isPaperSize(size: number): boolean {
+  return Number.isInteger(size) && size >= PAPER_MIN_SIZE && (size & (size - 1)) === 0;
+}
+
+/**
  * Throws a RangeError unless `h`×`w` is an image size the paper's networks
  * take: square, a power of two from 16 up, so that the stride-2 encoder ends
  * at 4x4 (where the discriminator's last conv and the bottleneck reduce it to
@@ -59,8 +73,7 @@ export const PAPER_BOTTLENECK = 100;
  * ```
  */
 export function checkPaperSize(h: number, w: number = h): void {
-  const pow2 = Number.isInteger(h) && h >= PAPER_MIN_SIZE && (h & (h - 1)) === 0;
-  if (!pow2 || w !== h) {
+  if (!isPaperSize(h) || w !== h) {
     throw new RangeError(
       `image size ${h}x${w} does not work with the paper's networks: their stride-2 ` +
         "convolutions halve the image down to 4x4, so it must be square with a power-of-two " +

@@ -14,7 +14,7 @@ import {
   ROLE_NAMES,
 } from "../models/discogan.ts";
 import { type OptionTable, resolveOptions } from "../models/options.ts";
-import { PAPER_MIN_SIZE, paperWidths } from "../models/paper_generator.ts";
+import { isPaperSize, paperWidths } from "../models/paper_generator.ts";
 import { FakePool } from "./fake_pool.ts";
 
 /** The terms of the objective and their weights: the objective rows of the options table. */
@@ -153,7 +153,7 @@ export const OBJECTIVE_OPTIONS: OptionTable<ObjectiveOptions> = {
       const size = o.imageSize as number | undefined;
       if (
         (o.featureMatching as number) > 0 && o.discriminator === "paper" &&
-        size !== undefined && Number.isInteger(Math.log2(size)) && size >= PAPER_MIN_SIZE
+        size !== undefined && isPaperSize(size)
       ) {
         const levels = paperWidths(1, size).length;
         const missing = featureLayerList(v).find((l) => l > levels);

@@ -143,9 +143,10 @@ const templates = await glyphTemplates(fontB, chars, S, unitScale);
 const plainTemplates = await glyphTemplates(fontA, chars, S, unitScale);
 const renderSeconds = (performance.now() - t0) / 1000;
 
-const toTensor = (images: readonly GlyphImage[]): tf.Tensor4D =>
-  tf.tensor4d(toSignedUnit(images), [images.length, S, S, 3]);
-const heldATensor = toTensor(heldA), heldBTensor = toTensor(heldB);
+// Held-out renders in [-1, 1]: read as they are for the baselines, and translated.
+const heldASigned = toSignedUnit(heldA), heldBSigned = toSignedUnit(heldB);
+const heldATensor = tf.tensor4d(heldASigned, [heldA.length, S, S, 3]);
+const heldBTensor = tf.tensor4d(heldBSigned, [heldB.length, S, S, 3]);
 
 // ---------------------------------------------------------------- metric
 /** Ink map (1 - grey, grey in [0, 1]) of RGB values in [0, 1]. */
@@ -282,10 +283,13 @@ const state = createTrainingState(models, {
 // The run's length, which --lr-decay-iterations counts back from (as train() sets it).
 state.totalIterations = iterations;
 
-const ceiling = judge(toSignedUnit(heldB), heldB.map((g) => g.char));
+const ceiling = judge(heldBSigned, heldTruthB);
 const unseenStyles = judge(toSignedUnit(unseenB), unseenB.map((g) => g.char));
-const identity = judge(toSignedUnit(heldA), heldTruth);
+const identity = judge(heldASigned, heldTruth);
 const untrained = judge(await translateHeldOut(models.gAB), heldTruth);
+// For G_BA's direction: the plain reader on real held-out A, and on B as is.
+const plainCeiling = judge(heldASigned, heldTruth, plainReader);
+const reverseIdentity = judge(heldBSigned, heldTruthB, plainReader);
 console.log(
   `rendered ${trainA.length}+${trainB.length} training and ${heldA.length} held-out glyphs ` +
     `in ${renderSeconds.toFixed(1)} s; backend ${backend}`,
@@ -353,8 +357,6 @@ const cycleB = judge(
 const misread = heldTruth.flatMap((c, i) => final.predicted[i] === c ? [] : [i]);
 const recovered = misread.filter((i) => cycleA.predicted[i] === heldTruth[i]).length;
 const hiddenShare = misread.length ? recovered / misread.length : 0;
-const plainCeiling = judge(toSignedUnit(heldA), heldTruth, plainReader);
-const reverseIdentity = judge(toSignedUnit(heldB), heldTruthB, plainReader);
 const wall = (performance.now() - t0) / 1000;
 
 /** Each letter's predictions, in held-out order: "a" -> "aaoa". */
