@@ -5,6 +5,7 @@
  *
  *   deno task eval:glyphs [--preset NAME] [any option of `deno task train`]
  *     [--out runs/eval_glyphs] [--train-per-char 32] [--heldout-per-char 4]
+ *     [--font-a futural] [--font-b scripts] [--chars abcdefghijklmnopqrstuvwxyz]
  *
  * Training options: those of `deno task train` (its option table), with this
  * benchmark's budget over a preset's sizes: 1000 iterations, widths 8, batch 8,
@@ -47,7 +48,12 @@ import { useBackend } from "../ops/runtime/backend.ts";
 import { applyPrecision } from "../pipeline/precision.ts";
 import { createDiscoGan } from "../models/discogan.ts";
 import { flagKinds } from "../models/options.ts";
-import { resolveTrainOptions, TRAIN_OPTIONS, type TrainOptions } from "../pipeline/options.ts";
+import {
+  OptionError,
+  resolveTrainOptions,
+  TRAIN_OPTIONS,
+  type TrainOptions,
+} from "../pipeline/options.ts";
 import { exitOnOptionError, type FlagKind, parseFlags } from "./cli_args.ts";
 import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
@@ -59,8 +65,10 @@ import {
   type AugmentationRanges,
   GLYPH_SIZE,
   type GlyphImage,
+  glyphPath,
   glyphScale,
   glyphTemplates,
+  hersheyFonts,
   LOWERCASE,
   PLAIN_FONT,
   renderGlyphSet,
@@ -106,6 +114,7 @@ const iterations = options.iterations as number;
 const { ngf, ndf, batchSize, seed } = options;
 const chars = String(own("chars") ?? LOWERCASE);
 const fontA = String(own("fontA") ?? PLAIN_FONT), fontB = String(own("fontB") ?? SCRIPT_FONT);
+checkGlyphOptions(chars, { "--font-a": fontA, "--font-b": fontB });
 const trainPerChar = Number(own("trainPerChar") ?? 32);
 const heldoutPerChar = Number(own("heldoutPerChar") ?? 4);
 // Renders at --image-size (64 by default); shifts and strokes scale with it.
@@ -119,6 +128,36 @@ const pairedGlyphs = own("pairedGlyphs") === true;
 const dropout = own("dropout") !== false;
 const backend = await useBackend(options.backend);
 applyPrecision(options.precision, backend);
+
+/** Refuses, naming the flag, a font hersheytext lacks or a letter a font cannot draw. */
+function checkGlyphOptions(chars: string, fonts: Record<string, string>): void {
+  const letters = [...new Set(chars)];
+  if (letters.length < 2) {
+    throw new OptionError("--chars", `needs at least two different letters, got "${chars}"`);
+  }
+  for (const [flag, font] of Object.entries(fonts)) {
+    if (!hersheyFonts().includes(font)) {
+      throw new OptionError(
+        flag,
+        `unknown Hershey font "${font}": choose one of ${hersheyFonts().join(", ")}`,
+      );
+    }
+    const missing = letters.filter((char) => {
+      try {
+        glyphPath(font, char);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    if (missing.length > 0) {
+      throw new OptionError(
+        "--chars",
+        `font "${font}" (${flag}) has no glyph for "${missing.join("")}": leave these out`,
+      );
+    }
+  }
+}
 
 // ---------------------------------------------------------------- data
 const t0 = performance.now();

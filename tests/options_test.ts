@@ -104,6 +104,21 @@ Deno.test("the benchmarks refuse bad options as train does: the option named, no
         /^error: --feature-layers: /m,
       ],
       ["eval_glyphs.ts", ["--colour"], /^error: --colour: /m],
+      [
+        "eval_glyphs.ts",
+        ["--font-b", "nosuch"],
+        /^error: --font-b: unknown Hershey font "nosuch"/m,
+      ],
+      [
+        "eval_glyphs.ts",
+        ["--chars", "ab~é"],
+        /^error: --chars: font "futural" \(--font-a\) has no glyph for "é"/m,
+      ],
+      [
+        "eval_glyphs.ts",
+        ["--chars", "aa"],
+        /^error: --chars: needs at least two different letters/m,
+      ],
       ["eval_toy.ts", ["--iterations", "many"], /^error: --iterations: expected a number/m],
     ] as [string, string[], RegExp][]
   ) {
