@@ -68,7 +68,7 @@ import {
   glyphPath,
   glyphScale,
   glyphTemplates,
-  hersheyFonts,
+  hersheyFontProblem,
   LOWERCASE,
   PLAIN_FONT,
   renderGlyphSet,
@@ -136,12 +136,8 @@ function checkGlyphOptions(chars: string, fonts: Record<string, string>): void {
     throw new OptionError("--chars", `needs at least two different letters, got "${chars}"`);
   }
   for (const [flag, font] of Object.entries(fonts)) {
-    if (!hersheyFonts().includes(font)) {
-      throw new OptionError(
-        flag,
-        `unknown Hershey font "${font}": choose one of ${hersheyFonts().join(", ")}`,
-      );
-    }
+    const problem = hersheyFontProblem(font);
+    if (problem) throw new OptionError(flag, problem);
     const missing = letters.filter((char) => {
       try {
         glyphPath(font, char);
@@ -184,8 +180,6 @@ const renderSeconds = (performance.now() - t0) / 1000;
 
 // Held-out renders in [-1, 1]: read as they are for the baselines, and translated.
 const heldASigned = toSignedUnit(heldA), heldBSigned = toSignedUnit(heldB);
-const heldATensor = tf.tensor4d(heldASigned, [heldA.length, S, S, 3]);
-const heldBTensor = tf.tensor4d(heldBSigned, [heldB.length, S, S, 3]);
 
 // ---------------------------------------------------------------- metric
 /** Ink map (1 - grey, grey in [0, 1]) of RGB values in [0, 1]. */
@@ -284,20 +278,19 @@ function judge(images: Float32Array, truth: readonly string[], reader = scriptRe
 
 const heldTruth = heldA.map((g) => g.char), heldTruthB = heldB.map((g) => g.char);
 
-/** `images` through each generator in turn (dropout off), 32 at a time. */
+/** `images` (NHWC, [-1, 1], flat) through generator `g` (dropout off), 32 at a time. */
 async function translateHeldOut(
-  generators: Network | Network[],
-  images: tf.Tensor4D = heldATensor,
+  g: Network,
+  images: Float32Array = heldASigned,
 ): Promise<Float32Array> {
-  const chain = [generators].flat();
+  const count = images.length / (S * S * 3);
   const out: Float32Array[] = [];
-  for (let i = 0; i < images.shape[0]; i += 32) {
-    const n = Math.min(32, images.shape[0] - i);
+  for (let i = 0; i < count; i += 32) {
+    const n = Math.min(32, count - i);
     const y = tf.tidy(() =>
-      chain.reduce(
-        (x, g) => g.apply(x, { training: false }),
-        tf.slice(images, [i, 0, 0, 0], [n, S, S, 3]) as tf.Tensor4D,
-      )
+      g.apply(tf.tensor4d(images.subarray(i * S * S * 3, (i + n) * S * S * 3), [n, S, S, 3]), {
+        training: false,
+      })
     );
     out.push((await y.data()) as Float32Array);
     y.dispose();
@@ -386,13 +379,11 @@ curve.push({ iteration: iterations, accuracy: final.accuracy, l1: final.l1 });
 // The other direction and both round trips, each read by its target font's reader.
 // A round trip that reads right where the translation read wrong means G_BA found
 // the letter in detail the reader (and D_B) did not count: CycleGAN's hidden code.
-const reversed = await translateHeldOut(models.gBA, heldBTensor);
+const reversed = await translateHeldOut(models.gBA, heldBSigned);
 const reverse = judge(reversed, heldTruthB, plainReader);
-const cycleA = judge(await translateHeldOut([models.gAB, models.gBA]), heldTruth, plainReader);
-const cycleB = judge(
-  await translateHeldOut([models.gBA, models.gAB], heldBTensor),
-  heldTruthB,
-);
+// The round trips take the translations above on: each generator runs once per image.
+const cycleA = judge(await translateHeldOut(models.gBA, outputs), heldTruth, plainReader);
+const cycleB = judge(await translateHeldOut(models.gAB, reversed), heldTruthB);
 const misread = heldTruth.flatMap((c, i) => final.predicted[i] === c ? [] : [i]);
 const recovered = misread.filter((i) => cycleA.predicted[i] === heldTruth[i]).length;
 const hiddenShare = misread.length ? recovered / misread.length : 0;

@@ -173,6 +173,23 @@ export function hersheyFonts(): string[] {
 }
 
 /**
+ * What is wrong with a font name: `undefined` for a font hersheytext ships,
+ * otherwise a sentence that lists the fonts there are.
+ *
+ * @example
+ * ```ts
+ * import { hersheyFontProblem } from "./glyph_dataset.ts";
+ * console.log(hersheyFontProblem("scripts")); // undefined
+ * console.log(hersheyFontProblem("nosuch")?.startsWith('unknown Hershey font "nosuch"')); // true
+ * ```
+ */
+export function hersheyFontProblem(font: string): string | undefined {
+  return Object.hasOwn(hershey.fonts, font)
+    ? undefined
+    : `unknown Hershey font "${font}": choose one of ${hersheyFonts().join(", ")}`;
+}
+
+/**
  * The SVG path data (absolute `M`/`L` commands, font units, y down) of a
  * printable ASCII character in a Hershey font. Throws for an unknown font or
  * a character the font lacks.
@@ -184,12 +201,9 @@ export function hersheyFonts(): string[] {
  * ```
  */
 export function glyphPath(font: string, char: string): string {
+  const problem = hersheyFontProblem(font);
+  if (problem) throw new Error(problem);
   const f = hershey.fonts[font];
-  if (!f) {
-    throw new Error(
-      `unknown Hershey font "${font}": choose one of ${hersheyFonts().join(", ")}`,
-    );
-  }
   const code = char.codePointAt(0) ?? 0;
   const glyph = char.length === 1 ? f.chars[code - 33] : undefined;
   if (!glyph?.d) {
