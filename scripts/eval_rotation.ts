@@ -9,6 +9,11 @@
  * mirror θ → -θ (an unpaired objective cannot tell them apart; the better one
  * is the result, both are reported).
  *
+ * `--icon-a NAME` and `--icon-b NAME` choose another pair of Fluent Emoji
+ * icons (e.g. `--icon-a horse --icon-b dog`), so that the relation can be
+ * checked on shapes the defaults were not chosen for; B's icon is then the
+ * reader's template, and the pair gets its own data folder.
+ *
  * Baselines, read the same way: identity (testA as it is), the untrained G_AB,
  * the constant answer 0°, and the perfect answer (real car renders at the
  * true angles, testB/: it validates the reader).
@@ -54,6 +59,7 @@ import {
   renderTemplateBank,
   ROTATION_ICONS,
   ROTATION_SIZE,
+  rotationIconProblem,
   type TemplateBank,
 } from "./rotation_dataset.ts";
 import { settleAll } from "../pipeline/settle_all.ts";
@@ -83,20 +89,25 @@ const BENCHMARK_FLAGS: Record<string, FlagKind> = {
   data: "string",
   trainCount: "number",
   testCount: "number",
+  iconA: "string",
+  iconB: "string",
   help: "boolean",
 };
 
-const HELP = `Rotation benchmark: does G_AB carry an airplane's angle over to a car?
+const HELP = `Rotation benchmark: does G_AB carry A's angle over to B (an airplane's to a car)?
 
 Usage: deno task eval:rotation [options]
 Renders (or reuses) the unpaired data set, trains DiscoGAN A -> B, reads the angle of each
-translated held-out image by its nearest car template and compares it with the input's.
+translated held-out image by its nearest B template (the car) and compares it with the input's.
 
 Benchmark
   --out DIR              report.json, rotation.png and the run (OUT/run) (default runs/eval_rotation)
   --data DIR             the data set, built once per content key (default ${DEFAULT_ROTATION_ROOT})
   --train-count N        images in each of trainA/ and trainB/ (default 1000)
   --test-count N         held-out images (default 200)
+  --icon-a NAME          domain A's Fluent Emoji icon, drawn black (default ${ROTATION_ICONS.A})
+  --icon-b NAME          domain B's Fluent Emoji icon, in colour (default ${ROTATION_ICONS.B});
+                         another pair gets its own data folder unless --data names one
   --help                 this text
 Training (as deno task train; the benchmark sets the data, --no-flip and --iterations ${DEFAULT_ITERATIONS})
 ${optionHelp(TRAIN_OPTIONS)}`;
@@ -182,6 +193,7 @@ async function picture(
   outputs: Uint8Array[],
   bank: TemplateBank,
   title: string,
+  iconB: string,
 ): Promise<string> {
   const S = ROTATION_SIZE, plot = 380, m = 48, W = plot + 2 * m;
   const x = (a: number) => m + ((a + 90) / 180) * plot;
@@ -223,7 +235,9 @@ async function picture(
     (_, k) => order[Math.round((k * (order.length - 1)) / Math.max(1, EXAMPLES - 1))],
   );
   const rowH = S + 22, colW = 3 * S + 30, x0 = W + 10, rows = Math.ceil(picks.length / 2);
-  parts.push(`<text x="${x0}" y="38">A input | G_AB(A) | car template at the read angle</text>`);
+  parts.push(
+    `<text x="${x0}" y="38">A input | G_AB(A) | ${iconB} template at the read angle</text>`,
+  );
   for (let k = 0; k < picks.length; k++) {
     const i = picks[k];
     const px = x0 + Math.floor(k / rows) * colW, py = m + (k % rows) * rowH;
@@ -262,7 +276,7 @@ async function main(): Promise<void> {
       "unexpected argument; options start with -- (see --help)",
     );
   }
-  const { out, data, trainCount, testCount, help: _, ...given } = values;
+  const { out, data, trainCount, testCount, iconA, iconB, help: _, ...given } = values;
   for (const key of ["dataA", "dataB", "paired"] as const) {
     if (given[key] !== undefined) {
       throw new OptionError(
@@ -271,16 +285,28 @@ async function main(): Promise<void> {
       );
     }
   }
+  const icons = {
+    A: (iconA as string | undefined) ?? ROTATION_ICONS.A,
+    B: (iconB as string | undefined) ?? ROTATION_ICONS.B,
+  };
+  for (const domain of ["A", "B"] as const) {
+    const problem = await rotationIconProblem(domain, icons[domain]);
+    if (problem) throw new OptionError(`--icon-${domain.toLowerCase()}`, problem);
+  }
+  const ownPair = icons.A !== ROTATION_ICONS.A || icons.B !== ROTATION_ICONS.B;
   const outDir = (out as string | undefined) ?? "runs/eval_rotation";
   const t0 = performance.now();
 
   const dataset = await ensureRotationDataset({
-    root: (data as string | undefined) ?? DEFAULT_ROTATION_ROOT,
+    // Each pair keeps its own folder, so that switching pairs does not rebuild the default set.
+    root: (data as string | undefined) ??
+      (ownPair ? `${DEFAULT_ROTATION_ROOT}-${icons.A}-${icons.B}` : DEFAULT_ROTATION_ROOT),
     trainCount: trainCount as number | undefined,
     testCount: testCount as number | undefined,
+    icons,
     onProgress: (done, total) => done === total && console.error(`rendered ${total} images`),
   });
-  const bank = await renderTemplateBank();
+  const bank = await renderTemplateBank(ROTATION_SIZE, 1, icons.B);
   const dataSeconds = (performance.now() - t0) / 1000;
 
   const runDir = (given.runDir as string | undefined) ?? join(outDir, "run");
@@ -371,9 +397,10 @@ async function main(): Promise<void> {
       root: dataset.root,
       key: dataset.key,
       ...dataset.settings,
-      reader: "nearest car template (every whole degree in [-90, 90], no jitter) by Pearson r " +
+      reader:
+        `nearest ${icons.B} template (every whole degree in [-90, 90], no jitter) by Pearson r " +
         "of ink (1 - value) over pixels and channels, aligned by ink centroid, then the 12 best " +
-        "searched over shifts of ±2 px",
+        "searched over shifts of ±2 px`,
     },
     training: {
       runDir: result.runDir,
@@ -402,10 +429,10 @@ async function main(): Promise<void> {
     JSON.stringify(report, (_, v) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 2) +
       "\n",
   );
-  const title = `${ROTATION_ICONS.A} → ${ROTATION_ICONS.B}, ${iterations} iterations: ` +
+  const title = `${icons.A} → ${icons.B}, ${iterations} iterations: ` +
     `${trained.metrics.best === "mirror" ? "θ→-θ" : "θ→θ"} r ${fmt(best.r)}, ` +
     `${pct(best.within10)} within 10°`;
-  const svg = await picture(angles, trained, untrained, inputs, outputs, bank, title);
+  const svg = await picture(angles, trained, untrained, inputs, outputs, bank, title, icons.B);
   await sharp(new TextEncoder().encode(svg)).flatten({ background: "#ffffff" }).png()
     .toFile(join(outDir, "rotation.png"));
 
@@ -424,8 +451,8 @@ async function main(): Promise<void> {
     };
   };
   console.log(
-    `\nrotation benchmark: ${angles.length} held-out ${ROTATION_ICONS.A} images → ` +
-      `${ROTATION_ICONS.B}, angle read by the nearest template (match: its mean Pearson r)`,
+    `\nrotation benchmark: ${angles.length} held-out ${icons.A} images → ` +
+      `${icons.B}, angle read by the nearest template (match: its mean Pearson r)`,
   );
   console.table({
     "trained G_AB": row(trained),
@@ -435,7 +462,7 @@ async function main(): Promise<void> {
     "perfect (real B)": row(perfect),
   });
   console.log(
-    `target |r| >= ${TARGET.r} and >= ${pct(TARGET.within10)} within 10°, car match >= ` +
+    `target |r| >= ${TARGET.r} and >= ${pct(TARGET.within10)} within 10°, ${icons.B} match >= ` +
       `${TARGET.match}: ` +
       `${report.target.met ? "MET" : "NOT MET"}. ${iterations} iterations, ` +
       `${report.timing.secondsPerIteration.toFixed(2)} s/iteration, training ` +

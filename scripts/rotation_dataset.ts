@@ -4,7 +4,8 @@
  * rotated by its own angle. Domain A is the Fluent Emoji `airplane` as
  * high-contrast black art on white, domain B the Fluent Emoji `automobile` in
  * flat colour on white, both from the npm icon packages the built-in data set
- * uses (`pipeline/default_dataset.ts`).
+ * uses (`pipeline/default_dataset.ts`); {@link RotationIcons} names another
+ * pair, turned to a shared heading the same way.
  *
  * Why these two: neither has a rotational symmetry, so every angle in
  * [-90°, 90°] gives a distinct image; the airplane is a solid silhouette whose
@@ -67,8 +68,19 @@ export const ROTATION_SIZE: number = 64;
 export const ANGLE_LIMIT: number = 90;
 
 /**
- * The icons of the two domains: A from `@iconify-json/fluent-emoji-high-contrast`,
- * B from `@iconify-json/fluent-emoji-flat`.
+ * The icon of each domain, by its Fluent Emoji name: A's drawn from
+ * `@iconify-json/fluent-emoji-high-contrast`, B's from
+ * `@iconify-json/fluent-emoji-flat`.
+ */
+export interface RotationIcons {
+  /** Domain A's icon (black art). */
+  A: string;
+  /** Domain B's icon (flat colour); its templates read the angles. */
+  B: string;
+}
+
+/**
+ * The default icons of the two domains: the airplane and the car.
  *
  * @example
  * ```ts
@@ -76,7 +88,7 @@ export const ANGLE_LIMIT: number = 90;
  * console.log(ROTATION_ICONS.A, ROTATION_ICONS.B); // "airplane" "automobile"
  * ```
  */
-export const ROTATION_ICONS: Readonly<{ A: string; B: string }> = {
+export const ROTATION_ICONS: Readonly<RotationIcons> = {
   A: "airplane",
   B: "automobile",
 };
@@ -144,6 +156,8 @@ export interface RotationDatasetOptions {
   seed?: number;
   /** Image side in pixels. Default {@link ROTATION_SIZE}. */
   size?: number;
+  /** The two domains' icons. Default {@link ROTATION_ICONS}. */
+  icons?: RotationIcons;
   /** Called after each rendered image with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -178,7 +192,7 @@ export interface RotationSettings {
   /** {@link ROTATION_DATASET_VERSION}. */
   version: number;
   /** The icons. */
-  icons: { A: string; B: string };
+  icons: RotationIcons;
   /** The icon packages' versions. */
   packages: { A: string; B: string };
   /** Image side. */
@@ -195,6 +209,12 @@ export interface RotationSettings {
   jitter: { scale: number; shift: number };
 }
 
+/** The npm icon package (under `@iconify-json/`) each domain draws from. */
+const ICON_PACKAGES: Record<Domain, string> = {
+  A: "fluent-emoji-high-contrast",
+  B: "fluent-emoji-flat",
+};
+
 let iconCache: Promise<Record<Domain, IconifySet>> | undefined;
 
 // Dynamic imports: a cached set never loads the ~12 MB of icon JSON.
@@ -207,6 +227,31 @@ function iconSets(): Promise<Record<Domain, IconifySet>> {
     B: b.default as unknown as IconifySet,
   }));
   return iconCache;
+}
+
+/**
+ * What is wrong with an icon name for a domain: `undefined` when that domain's
+ * icon set has it, otherwise a sentence naming the set and, where there are
+ * any, names that contain the one given.
+ *
+ * @example
+ * ```ts
+ * import { rotationIconProblem } from "./rotation_dataset.ts";
+ * console.log(await rotationIconProblem("B", "horse")); // undefined
+ * console.log(await rotationIconProblem("B", "hors")); // 'no icon "hors" in ... try "horse", ...'
+ * ```
+ */
+export async function rotationIconProblem(
+  domain: Domain,
+  name: string,
+): Promise<string | undefined> {
+  const set = (await iconSets())[domain];
+  if (Object.hasOwn(set.icons, name)) return undefined;
+  const near = Object.keys(set.icons).filter((n) => name && n.includes(name)).slice(0, 8);
+  return `no icon "${name}" in @iconify-json/${ICON_PACKAGES[domain]} (domain ${domain}); ` +
+    (near.length
+      ? `try ${near.map((n) => `"${n}"`).join(", ")}`
+      : `names are Fluent Emoji names, such as "horse" or "bicycle"`);
 }
 
 async function packageVersions(): Promise<{ A: string; B: string }> {
@@ -263,7 +308,7 @@ function rasterize(svg: string) {
 }
 
 /**
- * Renders one domain's icon at `spec` as 8-bit RGB on white.
+ * Renders one domain's icon (of `icons`) at `spec` as 8-bit RGB on white.
  *
  * @example
  * ```ts
@@ -276,10 +321,11 @@ export async function renderRotated(
   domain: Domain,
   spec: RenderSpec,
   size: number = ROTATION_SIZE,
+  icons: RotationIcons = ROTATION_ICONS,
 ): Promise<RgbImage> {
   const sets = await iconSets();
   const { data, info } = await rasterize(
-    rotatedSvg(sets[domain], ROTATION_ICONS[domain], spec, size),
+    rotatedSvg(sets[domain], icons[domain], spec, size),
   )
     .removeAlpha()
     .raw()
@@ -375,14 +421,14 @@ export function makeTemplateBank(angles: number[], images: RgbImage[]): Template
   };
 }
 
-// One rendering per (size, step) per process: the data set's heading and the
-// benchmark's reader both need the bank.
+// One rendering per (size, step, icon) per process: the data set's heading and
+// the benchmark's reader both need the bank.
 const templateBanks = new Map<string, Promise<TemplateBank>>();
 
 /**
- * Domain B's icon at every whole degree from -{@link ANGLE_LIMIT} to
- * {@link ANGLE_LIMIT}, centred, scale 1 (no jitter): 181 templates. Rendered
- * once per size and step in a process.
+ * Domain B's icon (`iconB`, the car by default) at every whole degree from
+ * -{@link ANGLE_LIMIT} to {@link ANGLE_LIMIT}, centred, scale 1 (no jitter):
+ * 181 templates. Rendered once per size, step and icon in a process.
  *
  * @example
  * ```ts
@@ -394,22 +440,24 @@ const templateBanks = new Map<string, Promise<TemplateBank>>();
 export function renderTemplateBank(
   size: number = ROTATION_SIZE,
   step: number = 1,
+  iconB: string = ROTATION_ICONS.B,
 ): Promise<TemplateBank> {
-  const key = `${size}/${step}`;
+  const key = `${size}/${step}/${iconB}`;
   let bank = templateBanks.get(key);
   if (!bank) {
-    bank = renderBank(size, step);
+    bank = renderBank(size, step, iconB);
     templateBanks.set(key, bank);
     bank.catch(() => templateBanks.delete(key));
   }
   return bank;
 }
 
-async function renderBank(size: number, step: number): Promise<TemplateBank> {
+async function renderBank(size: number, step: number, iconB: string): Promise<TemplateBank> {
   const angles: number[] = [];
+  const icons = { ...ROTATION_ICONS, B: iconB };
   for (let a = -ANGLE_LIMIT; a <= ANGLE_LIMIT + 1e-9; a += step) angles.push(a);
   const images = await settleAll(
-    angles.map((angle) => renderRotated("B", { angle, scale: 1, dx: 0, dy: 0 }, size)),
+    angles.map((angle) => renderRotated("B", { angle, scale: 1, dx: 0, dy: 0 }, size, icons)),
   );
   return makeTemplateBank(angles, images);
 }
@@ -609,6 +657,26 @@ export function relationMetrics(
 // ------------------------------------------------------------------ data set
 
 /**
+ * The heading of domain A's drawing in domain B's terms: the angle B's reader
+ * ({@link readAngle} on B's templates) gives A's icon drawn as is, in whole
+ * degrees. The data set turns A's drawing back by it.
+ *
+ * @example
+ * ```ts
+ * import { headingOffset } from "./rotation_dataset.ts";
+ * console.log(await headingOffset()); // about 24 (the airplane against the car)
+ * ```
+ */
+export async function headingOffset(
+  size: number = ROTATION_SIZE,
+  icons: RotationIcons = ROTATION_ICONS,
+): Promise<number> {
+  const bank = await renderTemplateBank(size, 1, icons.B);
+  const drawn = await renderRotated("A", { angle: 0, scale: 1, dx: 0, dy: 0 }, size, icons);
+  return Math.round(readAngle(drawn.data, bank).angle);
+}
+
+/**
  * The settings a set is built with and its content key (a hash of them),
  * without building anything.
  *
@@ -619,35 +687,19 @@ export function relationMetrics(
  * console.log(key); // e.g. "5f1c2a09"
  * ```
  */
-/**
- * The heading of domain A's drawing in domain B's terms: the angle the car
- * reader ({@link readAngle} on the car templates) gives the airplane drawn as
- * is, in whole degrees. The data set turns A's drawing back by it.
- *
- * @example
- * ```ts
- * import { headingOffset } from "./rotation_dataset.ts";
- * console.log(await headingOffset()); // about 24
- * ```
- */
-export async function headingOffset(size: number = ROTATION_SIZE): Promise<number> {
-  const bank = await renderTemplateBank(size);
-  const drawn = await renderRotated("A", { angle: 0, scale: 1, dx: 0, dy: 0 }, size);
-  return Math.round(readAngle(drawn.data, bank).angle);
-}
-
 export async function rotationSettings(
   options: RotationDatasetOptions = {},
 ): Promise<{ settings: RotationSettings; key: string }> {
+  const icons = { ...ROTATION_ICONS, ...options.icons };
   const settings: RotationSettings = {
     version: ROTATION_DATASET_VERSION,
-    icons: { ...ROTATION_ICONS },
+    icons,
     packages: await packageVersions(),
     size: options.size ?? ROTATION_SIZE,
     trainCount: options.trainCount ?? 1000,
     testCount: options.testCount ?? 200,
     seed: options.seed ?? 0,
-    headingA: await headingOffset(options.size ?? ROTATION_SIZE),
+    headingA: await headingOffset(options.size ?? ROTATION_SIZE, icons),
     jitter: { scale: SCALE_JITTER, shift: SHIFT_JITTER },
   };
   for (const k of ["size", "trainCount", "testCount"] as const) {
@@ -753,6 +805,7 @@ export async function ensureRotationDataset(
         job.domain,
         { ...spec, angle: spec.angle - turn },
         settings.size,
+        settings.icons,
       );
       await Deno.writeFile(join(partial, job.dir, fileName(job.i)), await toPng(image));
       options.onProgress?.(++done, jobs.length);

@@ -119,6 +119,12 @@ Deno.test("the benchmarks refuse bad options as train does: the option named, no
         ["--chars", "aa"],
         /^error: --chars: needs at least two different letters/m,
       ],
+      [
+        "eval_rotation.ts",
+        ["--icon-b", "hors"],
+        /^error: --icon-b: no icon "hors" in @iconify-json\/fluent-emoji-flat .*"horse"/m,
+      ],
+      ["eval_rotation.ts", ["--icon-a", "nosuch"], /^error: --icon-a: no icon "nosuch" /m],
       ["eval_toy.ts", ["--iterations", "many"], /^error: --iterations: expected a number/m],
     ] as [string, string[], RegExp][]
   ) {

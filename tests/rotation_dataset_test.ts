@@ -13,6 +13,9 @@ import {
   renderRotated,
   renderTemplateBank,
   type RgbImage,
+  ROTATION_ICONS,
+  rotationIconProblem,
+  rotationSettings,
   type TemplateBank,
 } from "../scripts/rotation_dataset.ts";
 import { decodeImage, listImages } from "../pipeline/image_folder.ts";
@@ -132,6 +135,36 @@ Deno.test("the data set: counts, independent angles, determinism by seed, cache"
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+Deno.test("another icon pair: its own images, templates and key; unknown names refused", async () => {
+  const icons = { A: "horse", B: "dog" };
+  const tmp = await Deno.makeTempDir();
+  try {
+    assert.equal(
+      (await rotationSettings({})).key,
+      (await rotationSettings({ icons: ROTATION_ICONS })).key,
+    );
+    const own = await ensureRotationDataset({ trainCount: 2, testCount: 3, icons, root: tmp });
+    assert.deepEqual(own.settings.icons, icons);
+    assert.notEqual(own.key, (await rotationSettings({ trainCount: 2, testCount: 3 })).key);
+    assert.match(await Deno.readTextFile(join(tmp, "README.txt")), /"horse".*\n.*"dog"/);
+    // testB is the dog at testA's angles, as the dog's own templates read it.
+    const dogs = await renderTemplateBank(64, 1, "dog");
+    assert.notDeepEqual(dogs.images[90].data, (await templates()).images[90].data);
+    const testB = await folderBytes(own.testB);
+    testB.forEach((data, i) => {
+      assert.ok(Math.abs(angleOf(data, dogs) - own.testAngles[i]) <= 3, `image ${i}`);
+    });
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+  assert.equal(await rotationIconProblem("B", "dog"), undefined);
+  assert.match(
+    (await rotationIconProblem("A", "hors"))!,
+    /no icon "hors" in .*high-contrast.*"horse"/,
+  );
+  assert.match((await rotationIconProblem("B", "zzqq"))!, /Fluent Emoji names/);
 });
 
 Deno.test("testB holds the car at testA's angles, read back by the reader", async () => {
