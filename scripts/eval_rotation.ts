@@ -397,10 +397,9 @@ async function main(): Promise<void> {
       root: dataset.root,
       key: dataset.key,
       ...dataset.settings,
-      reader:
-        `nearest ${icons.B} template (every whole degree in [-90, 90], no jitter) by Pearson r " +
-        "of ink (1 - value) over pixels and channels, aligned by ink centroid, then the 12 best " +
-        "searched over shifts of ±2 px`,
+      reader: `nearest ${icons.B} template (every whole degree in [-90, 90], no jitter) by ` +
+        "Pearson r of ink (1 - value) over pixels and channels, aligned by ink centroid, then the " +
+        "12 best searched over shifts of ±2 px",
     },
     training: {
       runDir: result.runDir,
