@@ -209,7 +209,10 @@ export interface RotationSettings {
   jitter: { scale: number; shift: number };
 }
 
-/** The npm icon package (under `@iconify-json/`) each domain draws from. */
+/**
+ * The npm icon package (under `@iconify-json/`) each domain draws from. The
+ * imports below spell them out, as dynamic imports must be literal to be bundled.
+ */
 const ICON_PACKAGES: Record<Domain, string> = {
   A: "fluent-emoji-high-contrast",
   B: "fluent-emoji-flat",
@@ -217,7 +220,8 @@ const ICON_PACKAGES: Record<Domain, string> = {
 
 let iconCache: Promise<Record<Domain, IconifySet>> | undefined;
 
-// Dynamic imports: a cached set never loads the ~12 MB of icon JSON.
+// Dynamic imports: only rendering loads the ~12 MB of icon JSON (a set's key
+// renders too, for its heading), not importing this module.
 function iconSets(): Promise<Record<Domain, IconifySet>> {
   iconCache ??= Promise.all([
     import("@iconify-json/fluent-emoji-high-contrast/icons.json", { with: { type: "json" } }),
@@ -842,9 +846,9 @@ function readme(s: RotationSettings, key: string): string {
     "Rotation data set (DiscoGAN cross-domain relation benchmark, scripts/eval_rotation.ts)",
     "",
     `Domain A: Fluent Emoji "${s.icons.A}", high-contrast (black on white), ` +
-    `@iconify-json/fluent-emoji-high-contrast@${s.packages.A}.`,
+    `@iconify-json/${ICON_PACKAGES.A}@${s.packages.A}.`,
     `Domain B: Fluent Emoji "${s.icons.B}", flat colour on white, ` +
-    `@iconify-json/fluent-emoji-flat@${s.packages.B}.`,
+    `@iconify-json/${ICON_PACKAGES.B}@${s.packages.B}.`,
     `Images: ${s.size}x${s.size} RGB PNG. Each image: an angle uniform in ` +
     `[-${ANGLE_LIMIT}, ${ANGLE_LIMIT}] degrees (counter-clockwise positive), scale ` +
     `1 ± ${s.jitter.scale}, shift ± ${s.jitter.shift} px, seeded (seed ${s.seed}).`,
