@@ -33,6 +33,12 @@
  * the letter went through in detail the reader does not count, so the cycle
  * term was met without the translation showing the letter.
  *
+ * `pairing` (beside top-1, for G_AB and for G_BA): the one-to-one pairing of
+ * letters that agrees with the most answers, its share of agreeing answers and
+ * the letters it sends elsewhere (scripts/letter_pairing.ts). An unpaired loss
+ * cannot tell one pairing from another, so this separates a run that learned a
+ * consistent relation with the wrong letters from one that learned none.
+ *
  * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
  *
@@ -58,6 +64,7 @@ import { exitOnOptionError, type FlagKind, parseFlags } from "./cli_args.ts";
 import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
 import { memorySource } from "../pipeline/memory_source.ts";
+import { bestPairing } from "./letter_pairing.ts";
 import type { Sink } from "../pipeline/record.ts";
 import { runTraining } from "../pipeline/run_training.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
@@ -396,6 +403,10 @@ function byLetter(truth: readonly string[], predicted: readonly string[]): Recor
   return out;
 }
 const perChar = byLetter(heldTruth, final.predicted);
+const letters = [...new Set(chars)];
+// The relation the networks chose, right or not: a run can pair every letter
+// consistently with the wrong one, which top-1 alone does not tell apart from noise.
+const pairing = bestPairing(heldTruth, final.predicted, letters);
 const readout = (j: Judged, truth: readonly string[]) => ({
   accuracy: j.accuracy,
   l1: j.l1,
@@ -424,11 +435,16 @@ const settings = {
 };
 const report = {
   settings,
-  result: { accuracy: final.accuracy, l1: final.l1, perChar },
+  // pairing: the one-to-one pairing of letters that agrees with the most answers,
+  // its accuracy, the letters it sends elsewhere, and how many letters the answers use.
+  result: { accuracy: final.accuracy, l1: final.l1, perChar, pairing },
   // G_BA(held-out B) read as plain letters; G_BA(G_AB(a)) as plain, G_AB(G_BA(b)) as
   // script; hiddenShare: of the misread translations, those whose round trip reads right.
   otherDirections: {
-    reverse: readout(reverse, heldTruthB),
+    reverse: {
+      ...readout(reverse, heldTruthB),
+      pairing: bestPairing(heldTruthB, reverse.predicted, letters),
+    },
     cycleA: readout(cycleA, heldTruth),
     cycleB: readout(cycleB, heldTruthB),
     hiddenShare,
@@ -481,6 +497,12 @@ console.table({
     "L1 to true B": unseenStyles.l1.toFixed(4),
   },
 });
+const swaps = Object.entries(pairing.swapped).map(([a, b]) => `${a}->${b}`).join(" ");
+console.log(
+  `pairing: ${pct(pairing.accuracy)} of the answers agree with the best one-to-one pairing ` +
+    `of letters (${swaps || "each letter with itself"}); answers use ${pairing.lettersUsed} of ` +
+    `${letters.length} letters`,
+);
 console.log(
   `G_BA (${fontB} to ${fontA}) ${pct(reverse.accuracy)} (B as is ${
     pct(reverseIdentity.accuracy)

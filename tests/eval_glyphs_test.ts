@@ -57,6 +57,16 @@ Deno.test("eval:glyphs writes its report with the reader's ceiling and its toler
       });
     }
     assert.equal(hiddenShare, misread ? recovered / misread : 0);
+    // The best one-to-one pairing of the letters explains at least the right
+    // answers, and the letters the answers use are those in perChar.
+    for (const read of [result, reverse]) {
+      assert.ok(read.pairing.accuracy >= read.accuracy, JSON.stringify(read.pairing));
+      const used = new Set(Object.values(read.perChar as Record<string, string>).join(""));
+      assert.equal(read.pairing.lettersUsed, used.size);
+      for (const [from, to] of Object.entries(read.pairing.swapped as Record<string, string>)) {
+        assert.ok("aox".includes(from) && "aox".includes(to) && from !== to, `${from} -> ${to}`);
+      }
+    }
     for (const name of ["grid.png", "grid_reverse.png"]) {
       const png = await Deno.readFile(join(out, name));
       assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], name); // "PNG"
