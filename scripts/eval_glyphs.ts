@@ -43,8 +43,10 @@
  * same letter together and adds the pixelwise loss (a supervised upper bound).
  *
  * Writes `report.json`, `grid.png` (rows: letters; per held-out render:
- * A | G_AB(A) | nearest template, the template framed red when wrong) and
- * `grid_reverse.png` (the same for B | G_BA(B) | nearest plain template) to --out.
+ * A | G_AB(A) | nearest template, the template framed red when wrong),
+ * `grid_reverse.png` (the same for B | G_BA(B) | nearest plain template) and
+ * `pairing.png` (G_AB's answer counts, plain letters by script letters read,
+ * the best pairing's cells off the diagonal framed red) to --out.
  * @module
  */
 import { join } from "node:path";
@@ -65,6 +67,7 @@ import type { Network } from "../models/network.ts";
 import type { IterationLosses } from "../pipeline/iteration.ts";
 import { memorySource } from "../pipeline/memory_source.ts";
 import { bestPairing } from "./letter_pairing.ts";
+import { writePairingPicture } from "./pairing_picture.ts";
 import type { Sink } from "../pipeline/record.ts";
 import { runTraining } from "../pipeline/run_training.ts";
 import { createTrainingState } from "../pipeline/training_state.ts";
@@ -475,6 +478,15 @@ await writeGrid(
   reverse.predicted,
   heldB,
   plainTemplates,
+);
+await writePairingPicture(
+  join(outDir, "pairing.png"),
+  heldTruth,
+  final.predicted,
+  letters,
+  pairing,
+  plainTemplates,
+  templates,
 );
 
 console.log(`\nresults (${heldA.length} held-out ${fontA} glyphs, ${chars.length} letters)`);

@@ -67,10 +67,13 @@ Deno.test("eval:glyphs writes its report with the reader's ceiling and its toler
         assert.ok("aox".includes(from) && "aox".includes(to) && from !== to, `${from} -> ${to}`);
       }
     }
-    for (const name of ["grid.png", "grid_reverse.png"]) {
+    for (const name of ["grid.png", "grid_reverse.png", "pairing.png"]) {
       const png = await Deno.readFile(join(out, name));
       assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], name); // "PNG"
     }
+    // The pairing picture: a head row and column, and one cell per letter pair.
+    const ihdr = new DataView((await Deno.readFile(join(out, "pairing.png"))).buffer, 16, 8);
+    assert.deepEqual([ihdr.getUint32(0), ihdr.getUint32(4)], [96, 96]); // (3 + 1) cells of 24 px
   } finally {
     await Deno.remove(out, { recursive: true });
   }
