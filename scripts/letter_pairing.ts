@@ -21,8 +21,8 @@ export interface LetterPairing {
   readonly accuracy: number;
   /**
    * The letters this pairing sends to another letter, e.g. `{ n: "r" }`: the
-   * plain n was answered as r more often than any one-to-one pairing with its
-   * own letter allows. Empty when the best pairing is the letters themselves.
+   * pairing that agrees with the most answers puts n with r. Empty when that
+   * pairing is each letter with itself.
    */
   readonly swapped: Readonly<Record<string, string>>;
   /** How many distinct letters the answers use (of `letters.length`). */
