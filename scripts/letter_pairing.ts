@@ -30,6 +30,42 @@ export interface LetterPairing {
 }
 
 /**
+ * The table of answer counts: `counts[i][j]` is how many inputs of
+ * `letters[i]` were read as `letters[j]`.
+ *
+ * @param truth the letter of each input
+ * @param predicted the letter each output was read as (same order)
+ * @param letters the alphabet both are drawn from, in the table's order
+ * @throws {RangeError} when the two lists differ in length or use a letter
+ * outside `letters`
+ *
+ * @example
+ * ```ts
+ * import { answerCounts } from "./letter_pairing.ts";
+ * console.log(answerCounts(["a", "a", "b"], ["a", "b", "b"], ["a", "b"])); // [[1, 1], [0, 1]]
+ * ```
+ */
+export function answerCounts(
+  truth: readonly string[],
+  predicted: readonly string[],
+  letters: readonly string[],
+): number[][] {
+  if (truth.length !== predicted.length) {
+    throw new RangeError(`${truth.length} letters but ${predicted.length} answers`);
+  }
+  const index = new Map(letters.map((c, i) => [c, i]));
+  const counts = letters.map(() => new Array<number>(letters.length).fill(0));
+  truth.forEach((c, k) => {
+    const row = index.get(c), column = index.get(predicted[k]);
+    if (row === undefined || column === undefined) {
+      throw new RangeError(`"${c}" -> "${predicted[k]}": not in "${letters.join("")}"`);
+    }
+    counts[row][column]++;
+  });
+  return counts;
+}
+
+/**
  * The one-to-one pairing of `letters` with themselves that agrees with the
  * most answers (the Hungarian algorithm on the table of answer counts). Where
  * several pairings agree with as many, the one that keeps the most letters on
@@ -54,19 +90,8 @@ export function bestPairing(
   predicted: readonly string[],
   letters: readonly string[],
 ): LetterPairing {
-  if (truth.length !== predicted.length) {
-    throw new RangeError(`${truth.length} letters but ${predicted.length} answers`);
-  }
-  const index = new Map(letters.map((c, i) => [c, i]));
+  const counts = answerCounts(truth, predicted, letters);
   const n = letters.length;
-  const counts = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  truth.forEach((c, k) => {
-    const row = index.get(c), column = index.get(predicted[k]);
-    if (row === undefined || column === undefined) {
-      throw new RangeError(`"${c}" -> "${predicted[k]}": not in "${letters.join("")}"`);
-    }
-    counts[row][column]++;
-  });
   // Cost: minus the answers a pairing agrees with, weighted so that one more
   // agreeing answer outweighs every letter kept on its own (at most n), which
   // then decides between pairings that agree with as many answers.

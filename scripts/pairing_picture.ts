@@ -9,7 +9,7 @@
  * @module
  */
 import sharp from "../pipeline/sharp.ts";
-import type { LetterPairing } from "./letter_pairing.ts";
+import { answerCounts, type LetterPairing } from "./letter_pairing.ts";
 
 /** A letter's template: `size`×`size` RGB bytes, white background. */
 export interface LetterTile {
@@ -55,14 +55,8 @@ export function pairingPicture(
 ): { width: number; height: number; rgb: Uint8Array } {
   const n = letters.length, side = (n + 1) * CELL;
   const rgb = new Uint8Array(side * side * 3).fill(255);
-  const index = new Map(letters.map((c, i) => [c, i]));
-  const counts = Array.from({ length: n }, () => new Array<number>(n).fill(0));
-  const perRow = new Array<number>(n).fill(0);
-  truth.forEach((c, k) => {
-    const i = index.get(c)!, j = index.get(predicted[k])!;
-    counts[i][j]++;
-    perRow[i]++;
-  });
+  const counts = answerCounts(truth, predicted, letters);
+  const perRow = counts.map((row) => row.reduce((sum, count) => sum + count, 0));
   const fill = (x0: number, y0: number, colour: readonly number[]) => {
     for (let y = y0; y < y0 + CELL; y++) {
       for (let x = x0; x < x0 + CELL; x++) rgb.set(colour, (y * side + x) * 3);
