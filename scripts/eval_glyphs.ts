@@ -41,6 +41,9 @@
  *
  * `--paired-glyphs` is a diagnostic, not the benchmark: it feeds A and B renders of the
  * same letter together and adds the pixelwise loss (a supervised upper bound).
+ * `--paired-until N`, another: paired as `--paired-glyphs` for the first N
+ * iterations, then unpaired with the same networks and optimisers, to see
+ * whether the unpaired objective keeps a relation it is given.
  *
  * Writes `report.json`, `grid.png` (rows: letters; per held-out render:
  * A | G_AB(A) | nearest template, the template framed red when wrong),
@@ -101,6 +104,7 @@ const BENCHMARK_FLAGS: Record<string, FlagKind> = {
   logEvery: "number",
   dropout: "boolean",
   pairedGlyphs: "boolean",
+  pairedUntil: "number",
 };
 exitOnOptionError();
 const { values: flags } = parseFlags(Deno.args, {
@@ -135,9 +139,29 @@ const logEvery = Number(own("logEvery") ?? 50);
 const outDir = String(own("out") ?? "runs/eval_glyphs");
 // Diagnostic only (--paired-glyphs): a supervised upper bound, A and B rows show the same letter.
 const pairedGlyphs = own("pairedGlyphs") === true;
+// Diagnostic only (--paired-until N): paired for the first N iterations, then unpaired.
+const pairedUntil = Number(own("pairedUntil") ?? 0);
+checkPairedUntil(pairedUntil, iterations, pairedGlyphs);
 const dropout = own("dropout") !== false;
 const backend = await useBackend(options.backend);
 applyPrecision(options.precision, backend);
+
+/** Refuses a --paired-until that is not a whole number of iterations inside the run. */
+function checkPairedUntil(until: number, iterations: number, pairedThroughout: boolean): void {
+  if (!(Number.isInteger(until) && until >= 0 && until < iterations)) {
+    throw new OptionError(
+      "--paired-until",
+      `${until} is not a whole number of iterations in [0, ${iterations}); ` +
+        `try --paired-until ${Math.floor(iterations / 2)}`,
+    );
+  }
+  if (until > 0 && pairedThroughout) {
+    throw new OptionError(
+      "--paired-until",
+      "pairs the first iterations only; leave out --paired-glyphs, which pairs them all",
+    );
+  }
+}
 
 /** Refuses, naming the flag, a font hersheytext lacks or a letter a font cannot draw. */
 function checkGlyphOptions(chars: string, fonts: Record<string, string>): void {
@@ -317,7 +341,7 @@ async function translateHeldOut(
 // ---------------------------------------------------------------- baselines
 const models = createDiscoGan(options);
 const state = createTrainingState(models, {
-  losses: { ...options, paired: pairedGlyphs },
+  losses: { ...options, paired: pairedGlyphs || pairedUntil > 0 },
   adam: options,
   seed,
   dropout,
@@ -347,12 +371,9 @@ function pct(x: number): string {
 }
 
 // ---------------------------------------------------------------- training
-// Unpaired: A and B renders in independent seeded shuffles (--paired: the same order).
-const source = memorySource(toSignedUnit(trainA), toSignedUnit(trainB), S, {
-  batchSize,
-  seed,
-  paired: pairedGlyphs,
-});
+// Unpaired: A and B renders in independent seeded shuffles (paired: the same order).
+const trainSource = (paired: boolean) =>
+  memorySource(toSignedUnit(trainA), toSignedUnit(trainB), S, { batchSize, seed, paired });
 const history: ({ iteration: number } & IterationLosses)[] = [];
 const curve: { iteration: number; accuracy: number; l1: number }[] = [];
 let trainSeconds = 0;
@@ -378,6 +399,15 @@ const progress: Sink = {
   },
 };
 const tTrain = performance.now();
+if (pairedUntil > 0) {
+  const paired = trainSource(true);
+  await runTraining(paired, state, [progress], { iterations: pairedUntil });
+  await paired.close();
+  // The same networks, optimisers and pools go on without the answer.
+  state.losses = { ...state.losses, paired: false };
+  console.log(`unpaired from iteration ${state.iteration + 1}`);
+}
+const source = trainSource(pairedGlyphs);
 await runTraining(source, state, [progress], { iterations });
 await source.close();
 const wallTrain = (performance.now() - tTrain) / 1000;
@@ -426,6 +456,8 @@ const settings = {
   seed,
   options,
   losses: state.losses,
+  // Iterations trained on pairs before the unpaired rest (--paired-until; 0: none).
+  pairedUntil,
   dropout,
   chars,
   fontA,

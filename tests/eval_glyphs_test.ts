@@ -93,3 +93,43 @@ Deno.test("eval:glyphs runs at --image-size 32, its reader scaled with it", asyn
     await Deno.remove(out, { recursive: true });
   }
 });
+
+// --paired-until N: the first N iterations on pairs (the pixelwise term in their
+// losses), the rest unpaired (no pixelwise term); a bad N is refused by name.
+Deno.test("eval:glyphs --paired-until trains on pairs first, then without them", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const report = await tinyRun(out, [
+      "--iterations",
+      "3",
+      "--paired-until",
+      "2",
+      "--log-every",
+      "1",
+    ]);
+    assert.equal(report.settings.pairedUntil, 2);
+    assert.equal(report.settings.losses.paired, false);
+    const pixelwise = report.history.map((h: { g_pixelwise?: number }) => h.g_pixelwise);
+    assert.equal(pixelwise.length, 3);
+    assert.ok(pixelwise[0] > 0 && pixelwise[1] > 0, JSON.stringify(pixelwise));
+    assert.equal(pixelwise[2], undefined);
+    for (
+      const [args, message] of [
+        [["--paired-until", "3"], /--paired-until.*\[0, 3\)/],
+        [["--paired-until", "1.5"], /--paired-until/],
+        [["--paired-until", "1", "--paired-glyphs"], /--paired-until.*leave out --paired-glyphs/],
+      ] as const
+    ) {
+      const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "scripts/eval_glyphs.ts", "--iterations", "3", ...args],
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).output();
+      assert.notEqual(code, 0, args.join(" "));
+      assert.match(new TextDecoder().decode(stderr), message);
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
