@@ -372,8 +372,10 @@ function pct(x: number): string {
 
 // ---------------------------------------------------------------- training
 // Unpaired: A and B renders in independent seeded shuffles (paired: the same order).
+// Converted once: with --paired-until both phases' sources read the same arrays.
+const trainASigned = toSignedUnit(trainA), trainBSigned = toSignedUnit(trainB);
 const trainSource = (paired: boolean) =>
-  memorySource(toSignedUnit(trainA), toSignedUnit(trainB), S, { batchSize, seed, paired });
+  memorySource(trainASigned, trainBSigned, S, { batchSize, seed, paired });
 const history: ({ iteration: number } & IterationLosses)[] = [];
 const curve: { iteration: number; accuracy: number; l1: number }[] = [];
 let trainSeconds = 0;
