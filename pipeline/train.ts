@@ -182,6 +182,7 @@ export async function train(
         `batch ${o.batchSize}, iterations ${state.iteration}..${total}, backend ${backend}, ` +
         `${source.imagesA} A and ${source.imagesB} B images`,
     );
+    if (needsPresetHint(o) && hooks.resume === undefined) log(PRESET_HINT);
     last = await runTraining(source, state, sinks, {
       iterations: total,
       signal: hooks.signal,
@@ -219,6 +220,17 @@ async function recordData(
     log(`data changed since the run last started: ${line}; the data order follows the new files`);
   }
   await writeDataManifest(root, now);
+}
+
+// Said once at the start of a run on the user's own unpaired data with the default networks:
+// the U-Net's skips carry each input's shape through, which is right for colour and texture and
+// wrong where the relation is in shape or pose (the learning benchmarks, README).
+const PRESET_HINT = "note: no --preset, so the U-Net generator (pytorch-gan): it keeps each " +
+  "input's shape and learns colour and texture; where the domains differ in shape or pose, " +
+  "train with --preset shape (README: presets)";
+
+function needsPresetHint(o: TrainOptions): boolean {
+  return o.dataA !== undefined && o.preset === undefined && o.generator === "unet";
 }
 
 async function takeLock(root: string, log: (m: string) => void): Promise<RunLock> {

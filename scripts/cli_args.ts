@@ -46,8 +46,14 @@ export function parseFlags(
       allowNegative: true,
     });
   } catch (e) {
-    const m = /'(-[^']+)'/.exec((e as Error).message);
-    throw new OptionError(m?.[1] ?? "arguments", `${(e as Error).message}; see --help`);
+    const m = /'(-[^'\s]+)/.exec((e as Error).message);
+    const flag = m?.[1] ?? "arguments";
+    if ((e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const near = nearestFlags(flag, Object.keys(options));
+      const hint = near.length ? `; did you mean ${near.map((n) => `--${n}`).join(" or ")}?` : "";
+      throw new OptionError(flag, `unknown option${hint} (--help lists every option)`);
+    }
+    throw new OptionError(flag, `${(e as Error).message}; see --help`);
   }
   const values: Record<string, string | number | boolean | undefined> = {};
   for (const [key, kind] of Object.entries(flags)) {
@@ -64,6 +70,32 @@ export function parseFlags(
   return { values, positionals: parsed.positionals };
 }
 
+// The known flags within a few edits of an unknown one (typos, a dash or letter
+// too many or too few), nearest first.
+function nearestFlags(unknown: string, known: string[]): string[] {
+  const word = unknown.replace(/^-+/, "").split("=")[0];
+  const most = Math.max(1, Math.floor(word.length / 3));
+  return known
+    .map((k) => ({ k, d: editDistance(word, k) }))
+    .filter(({ d }) => d <= most)
+    .sort((x, y) => x.d - y.d)
+    .slice(0, 3)
+    .map(({ k }) => k);
+}
+
+// Levenshtein distance.
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+}
+
 /**
  * For scripts written as top-level code: an {@link OptionError} that nothing
  * catches is printed as `error: --flag: what works` and the process exits with
@@ -74,7 +106,7 @@ export function parseFlags(
  * ```ts
  * import { exitOnOptionError, parseFlags } from "./cli_args.ts";
  * exitOnOptionError();
- * parseFlags(["--nope"], {}); // prints "error: --nope: Unknown option '--nope' ...; see --help", exits 2
+ * parseFlags(["--nope"], {}); // prints "error: --nope: unknown option (--help lists every option)", exits 2
  * ```
  */
 export function exitOnOptionError(): void {

@@ -68,7 +68,9 @@ Deno.test("the CLI refuses bad values before any work, naming the option", async
       [["--batch-size", "abc"], /--batch-size: expected a number, got "abc"/],
       [["--batch-size", "0"], /--batch-size: expected a whole number from 1 to 4096, got 0/],
       [["--image-size", "100"], /--image-size: .*multiples of 64/],
-      [["--colour"], /--colour/],
+      [["--colour"], /--colour: unknown option \(--help lists every option\)/],
+      [["--bach-size", "4"], /--bach-size: unknown option; did you mean --batch-size\?/],
+      [["--iteration=5"], /--iteration: unknown option; did you mean --iterations\?/],
       [["--data-a", "nowhere"], /--data-b: give both/],
       [["stray"], /stray: unexpected argument/],
     ] as [string[], RegExp][]
@@ -104,6 +106,7 @@ Deno.test("the benchmarks refuse bad options as train does: the option named, no
         /^error: --feature-layers: /m,
       ],
       ["eval_glyphs.ts", ["--colour"], /^error: --colour: /m],
+      ["eval_glyphs.ts", ["--fonta", "x"], /^error: --fonta: .*did you mean --font-a\?/m],
       [
         "eval_glyphs.ts",
         ["--font-b", "nosuch"],
