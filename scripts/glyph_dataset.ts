@@ -21,7 +21,7 @@
  * @module
  */
 import hersheytext from "hersheytext";
-import sharp from "../pipeline/sharp.ts";
+import { rasterizeSvg } from "../pipeline/svg_raster.ts";
 import { mulberry32 } from "../pipeline/seeded.ts";
 import { settleAll } from "../pipeline/settle_all.ts";
 
@@ -308,7 +308,7 @@ export function glyphSvg(
 }
 
 /**
- * Rasterises one glyph to `size`×`size` RGB bytes with sharp.
+ * Rasterises one glyph to `size`×`size` RGB bytes.
  *
  * @example
  * ```ts
@@ -317,27 +317,14 @@ export function glyphSvg(
  * console.log(pixels.length); // 12288
  * ```
  */
-export async function renderGlyph(
+export function renderGlyph(
   font: string,
   char: string,
   unitScale: number,
   augmentation: GlyphAugmentation = CLEAN,
   size: number = GLYPH_SIZE,
 ): Promise<Uint8Array> {
-  const svg = glyphSvg(font, char, unitScale, augmentation, size);
-  const { data, info } = await sharp(new TextEncoder().encode(svg), {
-    density: 72,
-  })
-    .flatten({ background: "#ffffff" })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size || info.channels !== 3) {
-    throw new Error(
-      `rendered ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`,
-    );
-  }
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
+  return rasterizeSvg(glyphSvg(font, char, unitScale, augmentation, size), size);
 }
 
 /** 32-bit FNV-1a hash of a string. */

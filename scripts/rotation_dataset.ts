@@ -40,6 +40,7 @@
  */
 import { join, resolve } from "node:path";
 import sharp from "../pipeline/sharp.ts";
+import { rasterizeSvg } from "../pipeline/svg_raster.ts";
 import { DEFAULT_DATASET_LICENSE_NOTICE } from "../pipeline/default_dataset.ts";
 import { hashKey, seededRandom } from "../pipeline/seeded.ts";
 import { iconBox, type IconifySet } from "../pipeline/iconify.ts";
@@ -305,12 +306,6 @@ function rotatedSvg(set: IconifySet, name: string, spec: RenderSpec, size: numbe
     `translate(${-(left + w / 2)} ${-(top + h / 2)})">${body}</g></svg>`;
 }
 
-function rasterize(svg: string) {
-  return sharp(new TextEncoder().encode(svg), { density: 72 })
-    .flatten({ background: "#ffffff" })
-    .toColourspace("srgb");
-}
-
 /**
  * Renders one domain's icon (of `icons`) at `spec` as 8-bit RGB on white.
  *
@@ -328,18 +323,8 @@ export async function renderRotated(
   icons: RotationIcons = ROTATION_ICONS,
 ): Promise<RgbImage> {
   const sets = await iconSets();
-  const { data, info } = await rasterize(
-    rotatedSvg(sets[domain], icons[domain], spec, size),
-  )
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size || info.channels !== 3) {
-    throw new Error(
-      `rendered ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3`,
-    );
-  }
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), size };
+  const data = await rasterizeSvg(rotatedSvg(sets[domain], icons[domain], spec, size), size);
+  return { data, size };
 }
 
 async function toPng(image: RgbImage): Promise<Uint8Array> {
