@@ -73,7 +73,7 @@ export function parseFlags(
 // The known flags within a few edits of an unknown one (typos, a dash or letter
 // too many or too few), nearest first.
 function nearestFlags(unknown: string, known: string[]): string[] {
-  const word = unknown.replace(/^-+/, "").split("=")[0];
+  const word = unknown.replace(/^-+/, ""); // node's parser names the flag without its =value
   const most = Math.max(1, Math.floor(word.length / 3));
   return known
     .map((k) => ({ k, d: editDistance(word, k) }))

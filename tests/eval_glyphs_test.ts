@@ -1,23 +1,26 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-// Runs the benchmark on three letters, two renders each, for two iterations of
-// widths 4; `args` add to that. Returns the report, after checking the exit code.
-async function tinyRun(out: string, args: string[] = []) {
+// Runs scripts/eval_glyphs.ts with `args`; its exit code and standard error.
+async function evalGlyphs(args: string[]): Promise<{ code: number; stderr: string }> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "scripts/eval_glyphs.ts",
-      ...["--chars", "aox", "--train-per-char", "2", "--heldout-per-char", "2"],
-      ...["--iterations", "2", "--ngf", "4", "--ndf", "4", "--batch-size", "2"],
-      ...["--backend", "cpu", "--out", out, ...args],
-    ],
+    args: ["run", "-A", "scripts/eval_glyphs.ts", ...args],
     stdout: "null",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+// Runs the benchmark on three letters, two renders each, for two iterations of
+// widths 4; `args` add to that. Returns the report, after checking the exit code.
+async function tinyRun(out: string, args: string[] = []) {
+  const { code, stderr } = await evalGlyphs([
+    ...["--chars", "aox", "--train-per-char", "2", "--heldout-per-char", "2"],
+    ...["--iterations", "2", "--ngf", "4", "--ndf", "4", "--batch-size", "2"],
+    ...["--backend", "cpu", "--out", out, ...args],
+  ]);
+  assert.equal(code, 0, stderr);
   return JSON.parse(await Deno.readTextFile(join(out, "report.json")));
 }
 
@@ -120,14 +123,9 @@ Deno.test("eval:glyphs --paired-until trains on pairs first, then without them",
         [["--paired-until", "1", "--paired-glyphs"], /--paired-until.*leave out --paired-glyphs/],
       ] as const
     ) {
-      const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "scripts/eval_glyphs.ts", "--iterations", "3", ...args],
-        stdout: "null",
-        stderr: "piped",
-        env: { NO_COLOR: "1" },
-      }).output();
+      const { code, stderr } = await evalGlyphs(["--iterations", "3", ...args]);
       assert.notEqual(code, 0, args.join(" "));
-      assert.match(new TextDecoder().decode(stderr), message);
+      assert.match(stderr, message);
     }
   } finally {
     await Deno.remove(out, { recursive: true });
